@@ -1,0 +1,40 @@
+/* capture.h -- one whole capture of a live process, start to finish:
+ *
+ *   facts from /proc (before the freeze: cheap and stable)
+ *     -> frozen window (window.h: freeze, safe points, copy, resume; re-frozen while the
+ *        heap walk on the copy finds an arena mid-update)
+ *     -> on the copy, target running again: heap walk (glibc.h), smaps and
+ *        classification (procmaps.h), modules and build-ids (modules.h),
+ *        thread backtraces and symbols (unwind.h, symbols.h)
+ *
+ * The result is an hs_capture ready for snapwrite. Nothing here prints.
+ */
+#ifndef HEAPSNAP_CAPTURE_H
+#define HEAPSNAP_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "model.h"
+
+typedef struct {
+	pid_t pid;
+	int max_attempts;          /* freezes to try for a consistent heap (default 5) */
+	uint64_t thread_budget_ns; /* per-thread safe-point budget (default 50 ms) */
+	int no_safepoints;         /* diagnostics: copy wherever the threads are */
+	int no_debug;              /* ignore libc debug symbols (heuristics only) */
+	int no_unwind;             /* skip thread backtraces */
+} cap_options;
+
+void cap_options_default(cap_options *o);
+
+/* Returns 0, or a negative errno with a one-line message in err:
+ *   -ESRCH no such process, or it exited during the capture
+ *   -EPERM not permitted to trace it
+ *   -EINTR interrupted by SIGINT/SIGTERM/SIGHUP (the target was resumed)
+ *   other  failure (out of memory, unreadable /proc)
+ * c must be hs_capture_init()ed; on failure it may hold partial data (free it). */
+int cap_run(const cap_options *o, hs_capture *c, char *err, size_t errlen);
+
+#endif
