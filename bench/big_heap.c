@@ -18,11 +18,11 @@ static void *build(void *arg)
 	void **b = blocks[id] = malloc(n * sizeof *b);
 	for (long i = 0; i < n; i++) {
 		s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-		size_t sz = 16 + s % 240;          /* mean request 136 B: chunk about 150 B */
+		size_t sz = 16 + s % 240;         /* mean request 136 B: chunk about 150 B */
 		b[i] = malloc(sz);
 		((volatile char *)b[i])[0] = 1;
 		if (i % 3 == 0)
-			b[i][0] = b[i / 2];        /* some pointers between blocks */
+			*(void **)b[i] = b[i / 2];   /* some pointers between blocks */
 	}
 	for (long i = 0; i < n; i += 64) { /* a few holes: bins, tcache, fastbins */
 		free(b[i]);

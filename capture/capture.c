@@ -145,16 +145,6 @@ static void take_heap(hs_capture *c, hs_capture *w)
 		}
 }
 
-static void fill_stack_bounds(hs_capture *c)
-{
-	for (size_t i = 0; i < c->n_threads; i++)
-		for (size_t m = 0; m < c->n_maps; m++)
-			if (c->maps[m].kind == HS_MAP_STACK && c->maps[m].tid == c->threads[i].tid) {
-				c->threads[i].stack_lo = c->maps[m].start;
-				c->threads[i].stack_hi = c->maps[m].end;
-			}
-}
-
 int cap_run(const cap_options *o, hs_capture *c, char *err, size_t errlen)
 {
 	char root[64];
@@ -228,8 +218,7 @@ int cap_run(const cap_options *o, hs_capture *c, char *err, size_t errlen)
 	pm_read_thread_names(o->pid, c);
 	if ((rc = mod_collect(c, root)))
 		goto fail;
-	pm_classify(c);
-	fill_stack_bounds(c);
+	pm_classify(c); /* also sets each thread's stack bounds */
 
 	if (!o->no_unwind) {
 		sym_session *sy = sym_open(c, root);
