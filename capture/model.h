@@ -107,6 +107,10 @@ enum hs_safepoint {
 };
 const char *hs_safepoint_name(enum hs_safepoint s);
 
+/* glibc's tcache: TCACHE_MAX_BINS bins; bin i holds chunks of 32 + 16*i bytes (x86-64). */
+#define HS_TCACHE_BINS 64
+#define HS_TCACHE_BIN_SIZE(i) (32u + 16u * (unsigned)(i))
+
 /* x86-64 general registers, in struct user_regs_struct order. */
 #define HS_NREGS 27
 extern const char *const hs_reg_names[HS_NREGS]; /* "r15", "r14", ..., "gs" */
@@ -127,6 +131,11 @@ typedef struct {
 	uint64_t arena;       /* its thread_arena, 0 if unknown */
 	int callsite;         /* innermost callsite of its backtrace, -1 if none */
 	int unwind_error;     /* 0, or a negative code when the unwind stopped early */
+	/* What its tcache held at the capture, filled by the heap walker (all zero when it
+	 * has no tcache): bin i holds free chunks of size HS_TCACHE_BIN_SIZE(i). Written to
+	 * the thread_tcache table, one row per non-empty bin. */
+	uint32_t tcache_count[HS_TCACHE_BINS];  /* chunks in bin i (glibc: counts[i]) */
+	uint64_t tcache_bytes[HS_TCACHE_BINS];  /* their total chunk size, bytes */
 } hs_thread;
 
 /* ---- glibc heap ---- */

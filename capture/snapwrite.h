@@ -1,7 +1,9 @@
 /* snapwrite.h -- writes an hs_capture as a snapshot file (schema/schema.sql): a temp
  * file beside the destination (mode 0600), one transaction with prepared statements,
  * fsync, then rename over the destination. On any failure the temp file is removed and
- * nothing is left at the destination.
+ * nothing is left at the destination (an older file there is left untouched) -- except
+ * when only the final fsync of the directory fails: then the complete snapshot is in
+ * place and the message says so.
  */
 #ifndef HEAPSNAP_SNAPWRITE_H
 #define HEAPSNAP_SNAPWRITE_H

@@ -4,8 +4,12 @@
 -- schema/README.md explains every table in prose; keep the two in step.
 --
 -- Conventions
---   * Addresses are target virtual addresses stored as INTEGER (x86-64 user space
---     addresses fit in 47 bits, so they are never negative).
+--   * Addresses are target virtual addresses stored as INTEGER (signed 64-bit). x86-64
+--     user space addresses fit in 47 bits and read as themselves; the one exception is
+--     the [vsyscall] mapping at 0xffffffffff600000, which reads as negative: print with
+--     printf('%x', start), sort with ORDER BY start < 0, start.
+--   * Ids (module, mapping, frame, callsite, arena) are arbitrary positive integers:
+--     join on them, do not rely on their order.
 --   * Sizes are in bytes unless the column name ends in _kb (kibibytes, as /proc prints
 --     them) or _us (microseconds).
 --   * NULL means "not known" or "does not apply", never zero.
@@ -178,6 +182,17 @@ CREATE TABLE thread_register (
   name             TEXT NOT NULL,     -- "rip", "rsp", "rax", ..., "fs_base"
   value            INTEGER NOT NULL,  -- stored as signed 64-bit; mask with 0xffffffffffffffff
   PRIMARY KEY (tid, name)
+) WITHOUT ROWID;
+
+-- What each thread's tcache held at the capture: one row per non-empty bin. The chunk
+-- table marks tcache chunks (state 2) but not whose they are; this table says. A thread
+-- with thread.tcache set and no rows here had an empty tcache.
+CREATE TABLE thread_tcache (
+  tid              INTEGER NOT NULL REFERENCES thread(tid),
+  bin_size         INTEGER NOT NULL,  -- chunk size the bin holds, bytes (32 + 16 * bin index)
+  count            INTEGER NOT NULL,  -- chunks in the bin (tcache_perthread_struct.counts[i])
+  bytes            INTEGER NOT NULL,  -- their total chunk size, bytes
+  PRIMARY KEY (tid, bin_size)
 ) WITHOUT ROWID;
 
 -- ---------------------------------------------------------------- glibc heap

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int check_failures;
 
 #define CHECK(cond) do { if (!(cond)) { \
 	fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); exit(1); } } while (0)
