@@ -4,8 +4,10 @@
  * arena heap and every mmapped chunk, classify each (in_use, free_bin, tcache, fastbin,
  * top, internal), and judge each arena's consistency.
  *
- * Input is only the image plus c->maps, c->threads (fs_base) and c->proc; output goes
- * to c->heap, c->arenas, c->chunks (sorted by address) and each thread's tcache/arena.
+ * Input is only the image plus c->maps (paths, perms, offsets), c->threads (fs_base, and
+ * sp to tell stacks apart) and c->proc (exe, page_size); output goes to c->heap,
+ * c->arenas, c->chunks (sorted by address) and each thread's tcache/arena. gh_walk()
+ * first drops any earlier results there, so it can run again on a new copy.
  * Everything read from the image is untrusted: every loop is bounded, nothing recurses,
  * a corrupt heap yields consistent = 0 with a note, never a crash or garbage as fact.
  * Supported layouts: glibc 2.35 to 2.41 on x86-64 (others: found = 0 with a note).

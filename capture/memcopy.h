@@ -1,11 +1,18 @@
 /* memcopy.h -- the bulk copy of the frozen target's memory into an image.
  *
  * Plan (before the freeze, from /proc/PID/maps): every private or shared readable and
- * writable mapping, with buffers pre-faulted. Stacks are trimmed after the freeze to
- * [rsp - 128, end) of the thread that owns them (the red zone included). Copy: one
- * process_vm_readv per batch of up to IOV_MAX regions, falling back to per-region
- * reads when a region vanished or changed; regions that cannot be read are marked
- * not copied, never silently zero.
+ * writable mapping, with buffers pre-faulted, except [vvar]/[vsyscall] and device
+ * mappings (/dev/... other than /dev/zero and /dev/shm/), and mappings over
+ * MC_MAX_REGION bytes. Thread stacks ([stack], and anonymous mappings right above a
+ * ---p guard page, as glibc allocates them) are planned once the stack pointers are
+ * known, while frozen: trimmed to [rsp - 128, end) of the thread that owns them (the red
+ * zone included); a stack-looking mapping that no thread's rsp points into is copied
+ * whole. Re-planning while frozen with the maps re-read then keeps the buffers of
+ * unchanged mappings, resizes the ones whose end moved and replaces the others.
+ *
+ * Copy: one process_vm_readv per batch of up to IOV_MAX regions, falling back to
+ * per-region reads when a region vanished or changed; regions that cannot be read are
+ * marked not copied (img_region.copied = 0), never silently zero.
  */
 #ifndef HEAPSNAP_MEMCOPY_H
 #define HEAPSNAP_MEMCOPY_H
@@ -14,6 +21,8 @@
 #include <sys/types.h>
 
 #include "image.h"
+
+#define MC_MAX_REGION (4ull << 30)
 
 typedef struct {
 	uint64_t lo, hi;
@@ -27,17 +36,24 @@ typedef struct {
 	size_t n, cap;
 } mc_vmas;
 
-/* Read /proc/PID/maps (cheap; no smaps). 0 or negative errno. */
+/* Read /proc/PID/maps (cheap; no smaps). 0 or negative errno (-ESRCH if gone). */
 int mc_read_maps(pid_t pid, mc_vmas *out);
 void mc_vmas_release(mc_vmas *m);
 const mc_vma *mc_find(const mc_vmas *m, uint64_t addr);
 
-/* Allocate image buffers for the regions to copy (pre-faulted). stack_sps lists the
- * stack pointers of the threads (may be NULL before the freeze; then stacks are taken
- * whole). Returns bytes planned, or negative errno. */
+/* 1 if mapping i looks like a thread stack ([stack], or anonymous rw right above an
+ * adjacent ---p guard, not 64 MiB aligned). */
+int mc_is_stacklike(const mc_vmas *m, size_t i);
+
+/* Make the image's regions the plan for maps: allocate (pre-faulted) buffers for new
+ * regions, keep or resize existing ones, drop the rest. stack_sps lists the stack
+ * pointers of the threads; NULL before the freeze (stack-looking mappings are then
+ * left for the plan made while frozen). Every region is left "not copied". Returns
+ * bytes planned, or negative errno. */
 int64_t mc_plan(img_image *im, const mc_vmas *maps, const uint64_t *stack_sps, size_t n_sps);
 
-/* Copy every planned region from the target. Returns bytes copied, or negative errno. */
+/* Copy every planned region from the target. Returns bytes copied, or negative errno
+ * (-ESRCH when the process is gone). */
 int64_t mc_copy(pid_t pid, img_image *im);
 
 #endif

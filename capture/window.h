@@ -5,6 +5,12 @@
  *
  * Nothing here parses the heap, unwinds, symbolizes or writes files: that all happens
  * on the copy after the target runs again.
+ *
+ * While it runs, fw_capture installs handlers for SIGINT/SIGTERM/SIGHUP (the target is
+ * resumed at once and the call returns -EINTR) and for fatal signals (the target is
+ * resumed, then the process dies by the signal); the previous dispositions are restored
+ * on return. Test hook: the environment variable HEAPSNAP_TEST_FROZEN_SLEEP_MS=N makes
+ * it sleep N ms while the target is frozen.
  */
 #ifndef HEAPSNAP_WINDOW_H
 #define HEAPSNAP_WINDOW_H
@@ -54,6 +60,7 @@ void fw_options_default(fw_options *o);
  *   -EPERM  not permitted (ptrace_scope, other user, already traced)
  *   -EINTR  the capture was interrupted (SIGINT/SIGTERM/SIGHUP); target resumed
  *   -EAGAIN every attempt was rejected by verify (the last copy is still returned)
+ *   -EINVAL pid is the calling process
  * On every return the target runs again, exactly as it was found. */
 int fw_capture(pid_t pid, const fw_options *o, fw_result *r, char *err, size_t errlen);
 void fw_result_release(fw_result *r);
