@@ -64,7 +64,7 @@ for mode in ([], ["--no-debug-symbols"]):
     T.check(narenas >= 2, "python with threads has several arenas (%d)" % narenas)
     T.check_eq(bad, 0, "inconsistent arenas")
     nchunks = con.execute("SELECT count(*) FROM chunk WHERE state = 0").fetchone()[0]
-    T.check(nchunks > 10000, "in-use chunks: %d" % nchunks)
+    T.check(nchunks > 5000, "in-use chunks: %d" % nchunks)
     con.close()
     print("python3 %s: %d arenas, %d in-use chunks, mallinfo equal to gdb's: %s"
           % (" ".join(mode) or "(debug symbols)", narenas, nchunks,
