@@ -18,6 +18,7 @@ if not gdb:
 
 PROG = r"""
 import sys, threading, time, signal
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
 big = {("key%d" % i): ("value-%d-" % i) * 8 for i in range(200000)}
 blobs = []
 go = threading.Event()
