@@ -3,8 +3,9 @@
  * Plan (before the freeze, from /proc/PID/maps): every private or shared readable and
  * writable mapping, with buffers pre-faulted, except [vvar]/[vsyscall] and device
  * mappings (/dev/... other than /dev/zero and /dev/shm/), and mappings over
- * MC_MAX_REGION bytes. Thread stacks ([stack], and anonymous mappings right above a
- * ---p guard page, as glibc allocates them) are planned once the stack pointers are
+ * MC_MAX_REGION bytes other than [heap] (huge reservations would exhaust memory).
+ * Thread stacks ([stack], and anonymous mappings right above a ---p guard page, as
+ * glibc allocates them) are planned once the stack pointers are
  * known, while frozen: trimmed to [rsp - 128, end) of the thread that owns them (the red
  * zone included); a stack-looking mapping that no thread's rsp points into is copied
  * whole. Re-planning while frozen with the maps re-read then keeps the buffers of

@@ -6,11 +6,13 @@
  * Nothing here parses the heap, unwinds, symbolizes or writes files: that all happens
  * on the copy after the target runs again.
  *
- * While it runs, fw_capture installs handlers for SIGINT/SIGTERM/SIGHUP (the target is
- * resumed at once and the call returns -EINTR) and for fatal signals (the target is
- * resumed, then the process dies by the signal); the previous dispositions are restored
- * on return. Test hook: the environment variable HEAPSNAP_TEST_FROZEN_SLEEP_MS=N makes
- * it sleep N ms while the target is frozen.
+ * While a target may be frozen, fw_capture installs handlers for SIGINT/SIGTERM/SIGHUP
+ * (the target is resumed at once and the call returns -EINTR) and for fatal signals (the
+ * target is resumed, then the process dies by the signal); the previous dispositions are
+ * back as soon as the target runs again (before verify is called).
+ *
+ * Test hook: the environment variable HEAPSNAP_TEST_FROZEN_SLEEP_MS=N makes it sleep
+ * N ms while the target is frozen (after the safe points, before the copy).
  */
 #ifndef HEAPSNAP_WINDOW_H
 #define HEAPSNAP_WINDOW_H
