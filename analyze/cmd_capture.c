@@ -31,6 +31,7 @@ static const char capture_usage[] =
 	"      --no-safepoints      copy wherever the threads are (diagnostics only)\n"
 	"      --no-unwind          skip thread backtraces\n"
 	"  -q, --quiet              print nothing on success\n"
+	"  -v, --verbose            print where the time went (stderr)\n"
 	"\n"
 	"Example:\n"
 	"  heapsnap capture -p $(pidof myserver) -o before.hsnap\n"
@@ -93,19 +94,20 @@ int cmd_capture(int argc, char **argv)
 		{ "no-safepoints", no_argument, 0, O_NOSP },
 		{ "no-unwind", no_argument, 0, O_NOUNWIND },
 		{ "quiet", no_argument, 0, 'q' },
+		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	cap_options o;
 	const char *out = NULL;
-	int quiet = 0, opt;
+	int quiet = 0, verbose = 0, opt;
 	long v;
 
 	cap_options_default(&o);
 	o.pid = 0;
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "p:o:qh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "p:o:qvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
 			if (parse_num(optarg, 1, 0x7fffffff, &v)) {
@@ -133,6 +135,7 @@ int cmd_capture(int argc, char **argv)
 		case O_NOSP: o.no_safepoints = 1; break;
 		case O_NOUNWIND: o.no_unwind = 1; break;
 		case 'q': quiet = 1; break;
+		case 'v': verbose = 1; break;
 		case 'h': fputs(capture_usage, stdout); return HS_EXIT_OK;
 		default:
 			fprintf(stderr, "heapsnap capture: unknown option '%s'\n", argv[optind - 1]);
@@ -156,7 +159,8 @@ int cmd_capture(int argc, char **argv)
 	hs_capture c;
 	char err[512] = "";
 	hs_capture_init(&c);
-	int rc = cap_run(&o, &c, err, sizeof err);
+	cap_timings tm;
+	int rc = cap_run(&o, &c, &tm, err, sizeof err);
 	if (rc) {
 		fprintf(stderr, "heapsnap capture: %s\n", err[0] ? err : strerror(-rc));
 		hs_capture_free(&c);
@@ -172,7 +176,17 @@ int cmd_capture(int argc, char **argv)
 	signal(SIGINT, on_signal_while_writing);
 	signal(SIGTERM, on_signal_while_writing);
 	signal(SIGHUP, on_signal_while_writing);
+	struct timespec w0, w1;
+	clock_gettime(CLOCK_MONOTONIC, &w0);
 	rc = sw_write(&c, out, err, sizeof err);
+	clock_gettime(CLOCK_MONOTONIC, &w1);
+	if (verbose)
+		fprintf(stderr, "heapsnap capture: facts %llu us, frozen windows + heap walks %llu us "
+			"(pause %llu us, %d attempts), smaps/modules %llu us, unwind %llu us, write %llu us\n",
+			(unsigned long long)tm.facts_us, (unsigned long long)tm.window_us,
+			(unsigned long long)c.freeze.pause_us, c.freeze.attempts,
+			(unsigned long long)tm.describe_us, (unsigned long long)tm.unwind_us,
+			(unsigned long long)((w1.tv_sec - w0.tv_sec) * 1000000ll + (w1.tv_nsec - w0.tv_nsec) / 1000));
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);

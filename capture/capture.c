@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/user.h>
+#include <time.h>
 
 #include "glibc.h"
 #include "modules.h"
@@ -145,10 +146,22 @@ static void take_heap(hs_capture *c, hs_capture *w)
 		}
 }
 
-int cap_run(const cap_options *o, hs_capture *c, char *err, size_t errlen)
+static uint64_t now_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+int cap_run(const cap_options *o, hs_capture *c, cap_timings *tm, char *err, size_t errlen)
 {
 	char root[64];
 	int rc;
+	cap_timings tdummy;
+	if (!tm)
+		tm = &tdummy;
+	memset(tm, 0, sizeof *tm);
+	uint64_t t0 = now_us();
 
 	snprintf(root, sizeof root, "/proc/%d/root", (int)o->pid);
 	c->tool_version = strdup(HEAPSNAP_VERSION);
@@ -165,6 +178,8 @@ int cap_run(const cap_options *o, hs_capture *c, char *err, size_t errlen)
 		return rc == -ENOENT ? -ESRCH : rc;
 	}
 
+	uint64_t t1 = now_us();
+	tm->facts_us = t1 - t0;
 	gh_options gh = { .no_debug = o->no_debug, .root = root };
 	verify_state vs = { .base = c, .gh = &gh };
 	hs_capture_init(&vs.walked);
@@ -191,6 +206,8 @@ int cap_run(const cap_options *o, hs_capture *c, char *err, size_t errlen)
 	/* -EAGAIN: every attempt caught an arena mid-update; keep the last copy, its arenas
 	 * are marked inconsistent with a note, and say so in the heap note */
 	int all_in_flux = rc == -EAGAIN;
+	uint64_t t2 = now_us();
+	tm->window_us = t2 - t1;
 	c->freeze = r.info;
 	c->proc.capture_time_us = r.capture_time_us;
 
@@ -220,6 +237,8 @@ int cap_run(const cap_options *o, hs_capture *c, char *err, size_t errlen)
 		goto fail;
 	pm_classify(c); /* also sets each thread's stack bounds */
 
+	uint64_t t3 = now_us();
+	tm->describe_us = t3 - t2;
 	if (!o->no_unwind) {
 		sym_session *sy = sym_open(c, root);
 		if (sy) {
@@ -227,6 +246,7 @@ int cap_run(const cap_options *o, hs_capture *c, char *err, size_t errlen)
 			sym_close(sy);
 		}
 	}
+	tm->unwind_us = now_us() - t3;
 	rc = 0;
 	goto out;
 fail:

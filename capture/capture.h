@@ -27,6 +27,14 @@ typedef struct {
 	int no_unwind;             /* skip thread backtraces */
 } cap_options;
 
+/* Where the time of a capture went, microseconds (for --verbose and the benchmark). */
+typedef struct {
+	uint64_t facts_us;         /* /proc facts before the freeze */
+	uint64_t window_us;        /* every frozen window plus the walks that verified them */
+	uint64_t describe_us;      /* smaps, modules, classification */
+	uint64_t unwind_us;        /* thread backtraces and symbols */
+} cap_timings;
+
 void cap_options_default(cap_options *o);
 
 /* Returns 0, or a negative errno with a one-line message in err:
@@ -35,6 +43,6 @@ void cap_options_default(cap_options *o);
  *   -EINTR interrupted by SIGINT/SIGTERM/SIGHUP (the target was resumed)
  *   other  failure (out of memory, unreadable /proc)
  * c must be hs_capture_init()ed; on failure it may hold partial data (free it). */
-int cap_run(const cap_options *o, hs_capture *c, char *err, size_t errlen);
+int cap_run(const cap_options *o, hs_capture *c, cap_timings *tm, char *err, size_t errlen);
 
 #endif
