@@ -14,6 +14,7 @@ enum { HS_EXIT_OK = 0, HS_EXIT_FAIL = 1, HS_EXIT_USAGE = 2 };
 
 /* argv[0] is the subcommand name; each returns an exit code. */
 int cmd_capture(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_regions(int argc, char **argv);
 

@@ -30,6 +30,7 @@ typedef struct {
 
 static const command commands[] = {
 	{ "capture", cmd_capture, "capture a live process into a snapshot file" },
+	{ "run", cmd_run, "start a program with allocation tracking preloaded" },
 	{ "summary", cmd_summary, "overview of a snapshot: process, memory, heap, threads" },
 	{ "regions", cmd_regions, "every mapping of the address space with its memory figures" },
 };

@@ -241,6 +241,16 @@ CREATE TABLE chunk (
                                       -- malloc_usable_size() of an in-use chunk, bytes (not stored)
 );
 
+-- What the tracking library (libheapsnap_preload.so, `heapsnap run`) knew about each
+-- in-use chunk it tracked: one row per tracked chunk. Empty when the target did not run
+-- under the library.
+CREATE TABLE alloc (
+  addr             INTEGER PRIMARY KEY REFERENCES chunk(addr), -- the chunk
+  requested        INTEGER NOT NULL,  -- bytes the program asked for
+  callsite_id      INTEGER REFERENCES callsite(id), -- innermost frame of the allocating stack
+  seq              INTEGER            -- allocation sequence number (1 = the first tracked)
+);
+
 -- The mallinfo2() figures implied by the chunk table (not copied from arena counters).
 -- Field meanings are glibc's: see schema/README.md.
 CREATE VIEW mallinfo AS SELECT
