@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include "snapwrite.h"
+#include "unwind.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -531,7 +532,7 @@ static int w_threads(sw_ctx *w, const hs_capture *c)
 		b_opt(&r, 13, arena_id_of(c, t->arena), -1);
 		b_opt(&r, 14, t->callsite < 0 ? -1 : t->callsite + 1, -1);
 		if (t->unwind_error) {
-			snprintf(uerr, sizeof uerr, "unwind error %d", t->unwind_error);
+			snprintf(uerr, sizeof uerr, "%s", uw_strerror(t->unwind_error));
 			b_text(&r, 15, uerr);
 		} else {
 			b_null(&r, 15);
