@@ -384,6 +384,41 @@ void frz_clear_hwbp(frz_thread *t)
 		t->dr_set = 0;
 }
 
+__attribute__((noinline)) static void hwbp_probe_target(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
+
+static int hwbp_probe(void)
+{
+	pid_t c = fork();
+	if (c < 0)
+		return 0;
+	if (c == 0) {
+		if (ptrace(PTRACE_TRACEME, 0, 0, 0) == 0 && raise(SIGSTOP) == 0)
+			hwbp_probe_target();
+		_exit(0);
+	}
+	int works = 0, status;
+	if (waitpid(c, &status, 0) == c && WIFSTOPPED(status) &&
+	    ptrace(PTRACE_POKEUSER, c, DR_OFF(0), (long)(uintptr_t)hwbp_probe_target) == 0 &&
+	    ptrace(PTRACE_POKEUSER, c, DR_OFF(7), 1L) == 0 && ptrace(PTRACE_CONT, c, 0, 0) == 0 &&
+	    waitpid(c, &status, 0) == c)
+		works = WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP;
+	kill(c, SIGKILL);
+	while (waitpid(c, &status, 0) < 0 && errno == EINTR)
+		;
+	return works;
+}
+
+int frz_hwbp_works(void)
+{
+	static int known = -1;
+	if (known < 0)
+		known = hwbp_probe();
+	return known;
+}
+
 static uint64_t sig_bit(int sig)
 {
 	return 1ull << (sig - 1);

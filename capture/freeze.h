@@ -142,6 +142,12 @@ int frz_getregs(frz_thread *t);
 int frz_set_hwbp(frz_thread *t, uint64_t addr);
 void frz_clear_hwbp(frz_thread *t);
 
+/* Whether execute breakpoints set through the debug registers fire on this machine.
+ * Some virtual machines (Firecracker guests, for one) accept the registers and never
+ * trap. Probed once on a forked child of ours, cached; call it before a freeze so the
+ * fork stays out of the frozen window. */
+int frz_hwbp_works(void);
+
 /* Block every asynchronous signal in t (never SIGTRAP/SEGV/BUS/ILL/FPE/SYS/KILL/STOP),
  * remembering what to restore; re-applies itself if the program changed its mask. */
 int frz_block_async(frz_thread *t);

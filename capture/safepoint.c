@@ -1061,7 +1061,8 @@ static enum run_end run_to_bp(sp_ctx *cx, frz_thread *t, uint64_t pc, uint64_t c
 }
 
 /* Single-step t until it is out of the allocator. */
-static enum run_end step_out(sp_ctx *cx, frz_thread *t, uint64_t deadline, int *sysnr)
+static enum run_end step_out(sp_ctx *cx, frz_thread *t, uint64_t exit_cfa, uint64_t deadline,
+			     int *sysnr)
 {
 	for (int steps = 0; steps < SP_MAX_STEPS; steps++) {
 		if (frz_interrupted)
@@ -1085,6 +1086,10 @@ static enum run_end step_out(sp_ctx *cx, frz_thread *t, uint64_t deadline, int *
 			continue;
 		if (sp_in_allocator(cx->l, t->regs.rip))
 			continue;
+		/* below the outermost allocator frame still (a handler that interrupted it):
+		 * no need to unwind at every step */
+		if (exit_cfa && t->regs.rsp < exit_cfa)
+			continue;
 		sp_class c;
 		classify(cx->l, cx->sb, &t->regs, 1, &c);
 		if (!c.in_alloc)
@@ -1103,9 +1108,9 @@ static enum hs_safepoint run_out(sp_ctx *cx, frz_thread *t, sp_class *c, uint64_
 		if (c->exit_pc && !cx->no_hwbp) {
 			e = run_to_bp(cx, t, c->exit_pc, c->exit_cfa, deadline, sysnr);
 			if (e == RUN_NOBP)
-				e = step_out(cx, t, deadline, sysnr);
+				e = step_out(cx, t, c->exit_cfa, deadline, sysnr);
 		} else {
-			e = step_out(cx, t, deadline, sysnr);
+			e = step_out(cx, t, c->exit_cfa, deadline, sysnr);
 		}
 		switch (e) {
 		case RUN_HIT:
@@ -1149,7 +1154,7 @@ int sp_reach_safepoints(frz_session *s, sp_libc *l, enum hs_safepoint *out, int 
 		return -ENOMEM;
 	sp_ctx cx = { s, l, &sb, res, 0 };
 	const char *hook = getenv("HEAPSNAP_TEST_SINGLESTEP");
-	cx.no_hwbp = hook && *hook == '1';
+	cx.no_hwbp = (hook && *hook == '1') || !frz_hwbp_works();
 	/* an overall bound, so that many stuck threads cannot stretch the pause */
 	uint64_t all_deadline = frz_now_ns() + 8 * budget;
 	int ret = 0;

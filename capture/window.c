@@ -245,8 +245,10 @@ int fw_capture(pid_t pid, const fw_options *o, fw_result *r, char *err, size_t e
 				   : fail(err, errlen, rc, "cannot read /proc/%d/maps: %s", (int)pid, strerror(-rc));
 		goto out;
 	}
-	if (!o->no_safepoints)
+	if (!o->no_safepoints) {
 		lc = open_libc(pid, &pre, o->no_debug);
+		frz_hwbp_works();   /* probed now, outside the frozen window */
+	}
 	outc = calloc(FRZ_MAX_THREADS, sizeof *outc);
 	sysnr = calloc(FRZ_MAX_THREADS, sizeof *sysnr);
 	sps = calloc(FRZ_MAX_THREADS, sizeof *sps);

@@ -577,8 +577,14 @@ static void test_repeated_captures(int threads, int n, long alrm_us, int no_sp, 
 			CHECK(n_inconsistent > 0);
 		return;
 	}
-	if (!allow_flux)
+	/* Without working debug registers (some VMs) the fallback single-steps, slowly
+	 * enough that a thread can use up its budget; the window then re-freezes, and the
+	 * heap below must still be consistent every time. */
+	if (!allow_flux && frz_hwbp_works())
 		CHECK_EQ(in_flux, 0);
+	else if (in_flux)
+		fprintf(stderr, "  (debug registers %s: %d threads over budget, re-frozen)\n",
+			frz_hwbp_works() ? "work" : "do not fire here", (int)in_flux);
 	CHECK_EQ(n_inconsistent, 0);
 }
 
@@ -630,7 +636,10 @@ static void test_safepoint_invariant(int threads, int rounds, int no_debug, long
 				continue;
 			CHECK(t->stopped);
 			int in = sp_thread_in_allocator(&s, l, t);
-			if (in == 1 || outc[i] == HS_SP_IN_FLUX) {
+			/* in flux is honest (the window re-freezes), but with working debug
+			 * registers it must not happen */
+			if ((in == 1 && outc[i] != HS_SP_IN_FLUX) ||
+			    (outc[i] == HS_SP_IN_FLUX && frz_hwbp_works())) {
 				rc_bad++;
 				fprintf(stderr, "round %d: tid %d outcome %s still inside (rip %llx)\n", k, t->tid,
 					hs_safepoint_name(outc[i]), (unsigned long long)t->regs.rip);
@@ -666,7 +675,10 @@ static void test_safepoint_invariant(int threads, int rounds, int no_debug, long
 		threads, alrm_us ? " + SIGALRM storm" : "", no_debug ? "estimated" : "exact", rounds,
 		inside_at_freeze, below_handler, flagged_rounds, ran, parked, flux, bp, steps, unknown);
 	CHECK_EQ(bad, 0);
-	CHECK_EQ(flux, 0);
+	if (frz_hwbp_works())
+		CHECK_EQ(flux, 0);
+	else
+		CHECK(flux * 10 <= ran);   /* the single-step fallback mostly succeeds */
 	CHECK(inside_at_freeze > 0);   /* the storm did put threads inside malloc at freezes */
 	CHECK(ran > 0);
 }
