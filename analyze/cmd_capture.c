@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "ptrscan.h"
 #include "commands.h"
 #include "snapwrite.h"
 
@@ -30,6 +31,9 @@ static const char capture_usage[] =
 	"                           symbols are installed\n"
 	"      --no-safepoints      copy wherever the threads are (diagnostics only)\n"
 	"      --no-unwind          skip thread backtraces\n"
+	"      --no-graph           skip the pointer graph (edges, roots, C++ types)\n"
+	"      --contents           also store the bytes of every in-use chunk (off by\n"
+	"                           default: snapshots then hold no secrets of the heap)\n"
 	"  -q, --quiet              print nothing on success\n"
 	"  -v, --verbose            print where the time went (stderr)\n"
 	"\n"
@@ -84,7 +88,7 @@ static int parse_num(const char *s, long lo, long hi, long *out)
 
 int cmd_capture(int argc, char **argv)
 {
-	enum { O_ATTEMPTS = 256, O_BUDGET, O_NODEBUG, O_NOSP, O_NOUNWIND };
+	enum { O_ATTEMPTS = 256, O_BUDGET, O_NODEBUG, O_NOSP, O_NOUNWIND, O_NOGRAPH, O_CONTENTS };
 	static const struct option opts[] = {
 		{ "pid", required_argument, 0, 'p' },
 		{ "output", required_argument, 0, 'o' },
@@ -93,6 +97,8 @@ int cmd_capture(int argc, char **argv)
 		{ "no-debug-symbols", no_argument, 0, O_NODEBUG },
 		{ "no-safepoints", no_argument, 0, O_NOSP },
 		{ "no-unwind", no_argument, 0, O_NOUNWIND },
+		{ "no-graph", no_argument, 0, O_NOGRAPH },
+		{ "contents", no_argument, 0, O_CONTENTS },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
@@ -134,6 +140,8 @@ int cmd_capture(int argc, char **argv)
 		case O_NODEBUG: o.no_debug = 1; break;
 		case O_NOSP: o.no_safepoints = 1; break;
 		case O_NOUNWIND: o.no_unwind = 1; break;
+		case O_NOGRAPH: o.no_graph = 1; break;
+		case O_CONTENTS: o.contents = 1; break;
 		case 'q': quiet = 1; break;
 		case 'v': verbose = 1; break;
 		case 'h': fputs(capture_usage, stdout); return HS_EXIT_OK;
@@ -149,6 +157,10 @@ int cmd_capture(int argc, char **argv)
 	}
 	if (!o.pid) {
 		fprintf(stderr, "heapsnap capture: -p PID is required\n");
+		return HS_EXIT_USAGE;
+	}
+	if (o.contents && o.no_graph) {
+		fprintf(stderr, "heapsnap capture: --contents needs the pointer graph scan; drop --no-graph\n");
 		return HS_EXIT_USAGE;
 	}
 	if (o.pid == getpid()) {
@@ -187,6 +199,18 @@ int cmd_capture(int argc, char **argv)
 			(unsigned long long)c.freeze.pause_us, c.freeze.attempts,
 			(unsigned long long)tm.describe_us, (unsigned long long)tm.unwind_us,
 			(unsigned long long)((w1.tv_sec - w0.tv_sec) * 1000000ll + (w1.tv_nsec - w0.tv_nsec) / 1000));
+	if (verbose && c.graph) {
+		uint64_t total = tm.facts_us + tm.window_us + tm.describe_us + tm.unwind_us + tm.graph_us +
+				 (uint64_t)((w1.tv_sec - w0.tv_sec) * 1000000ll + (w1.tv_nsec - w0.tv_nsec) / 1000);
+		fprintf(stderr, "heapsnap capture: pointer graph %llu us (%.1f%% of the capture): "
+			"index %llu, edges %llu, roots %llu, types %llu, contents %llu us; "
+			"%u nodes, %llu edges, %zu roots, %zu types\n",
+			(unsigned long long)tm.graph_us, total ? 100.0 * (double)tm.graph_us / (double)total : 0.0,
+			(unsigned long long)c.graph->index_us, (unsigned long long)c.graph->edges_us,
+			(unsigned long long)c.graph->roots_us, (unsigned long long)c.graph->types_us,
+			(unsigned long long)c.graph->contents_us, c.graph->n,
+			(unsigned long long)c.graph->m, c.graph->n_roots, c.graph->n_types);
+	}
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);

@@ -30,7 +30,11 @@ static void run_usage(FILE *f)
 		   "  --sample BYTES  Poisson-sample allocations by bytes (mean interval BYTES);\n"
 		   "                  allocations of BYTES or more are always recorded\n"
 		   "  --depth N       frames kept per stack (1..256, default 64)\n"
-		   "environment: HEAPSNAP_PRELOAD=PATH overrides the tracking library's path\n");
+		   "environment: HEAPSNAP_PRELOAD=PATH overrides the tracking library's path\n"
+		   "\n"
+		   "examples:\n"
+		   "  heapsnap run -- ./myserver --port 8080\n"
+		   "  heapsnap run --sample 524288 -- ./myserver   # production: sampled\n");
 }
 
 static int parse_u64(const char *s, unsigned long long *out)

@@ -84,7 +84,7 @@ typedef struct {
 	/* capture */
 	char *tool_version, *heap_note;
 	int64_t pause_us, freeze_us, safepoint_us, copy_us, copy_bytes, attempts, ran_out, in_flux;
-	int64_t debug_symbols;
+	int64_t debug_symbols, contents;   /* contents: capture --contents (1) or not (0) */
 	int heap_found;
 	/* malloc_params */
 	int64_t main_arena, n_mmaps, mmapped_mem;
@@ -211,8 +211,8 @@ static int load_capture(snap *s, summary *S)
 	sqlite3_stmt *st;
 	if (snap_prepare(s, &st,
 			 "SELECT tool_version, pause_us, freeze_us, safepoint_us, copy_us, copy_bytes,"
-			 " attempts, threads_ran_out, threads_in_flux, heap_found, heap_note, debug_symbols"
-			 " FROM capture LIMIT 1"))
+			 " attempts, threads_ran_out, threads_in_flux, heap_found, heap_note, debug_symbols,"
+			 " contents FROM capture LIMIT 1"))
 		return -1;
 	int r = snap_step(s, st);
 	S->pause_us = S->freeze_us = S->safepoint_us = S->copy_us = S->copy_bytes = NONE;
@@ -230,6 +230,7 @@ static int load_capture(snap *s, summary *S)
 		S->heap_found = snap_i64(st, 9, 0) != 0;
 		S->heap_note = dup_col(S, st, 10);
 		S->debug_symbols = i64_col(st, 11);
+		S->contents = snap_i64(st, 12, 0);
 	}
 	sqlite3_finalize(st);
 	if (r < 0)
@@ -657,6 +658,9 @@ static int print_text(snap *s, summary *S)
 		rc = -1;
 	out_table_free(tb);
 
+	printf("\nchunk contents: %s\n", S->contents ? "stored (captured with --contents)"
+	       : "not stored (capture --contents stores them)");
+
 	/* the heap */
 	if (!S->heap_found) {
 		no_heap_line(S, line, sizeof line);
@@ -859,6 +863,7 @@ static void print_json(snap *s, summary *S)
 	j_opt(&j, "attempts", S->attempts);
 	j_opt(&j, "threads_ran_out", S->ran_out);
 	j_opt(&j, "threads_in_flux", S->in_flux);
+	j_opt(&j, "contents", S->contents ? 1 : 0);
 	out_json_end(&j);
 
 	out_json_arr(&j, "regions_by_kind");

@@ -17,5 +17,18 @@ int cmd_capture(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_regions(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_stacks(int argc, char **argv);
+int cmd_sql(int argc, char **argv);
+int cmd_threads(int argc, char **argv);
+int cmd_libs(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_leaks(int argc, char **argv);      /* cmd_retention.c (issue #4) */
+int cmd_dominators(int argc, char **argv);
+int cmd_retained(int argc, char **argv);
+int cmd_path(int argc, char **argv);
+int cmd_histogram(int argc, char **argv);
+int cmd_show(int argc, char **argv);
 
 #endif

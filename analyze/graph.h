@@ -6,10 +6,24 @@
  * Only in-use chunks are nodes (free, tcache, fastbin, top and internal chunks hold
  * nothing alive). Memory: about 4 + 8 + 4 bytes per node plus 4 bytes per edge in the
  * arrays below, so that dominators + retained + leaks stay under 60 bytes per chunk.
+ *
+ * NOTE (H2, capture side): graph_load() is in graph_load.c. Added fields: root_id (the
+ * root table row of each root edge, for naming it: kind, thread, register, module +
+ * symbol + offset), and graph_load's declaration. Node i is the i-th in-use chunk
+ * (chunk.state = 0) in address order, the same numbering as the view `node` and the
+ * edge blobs of chunk_edge. Edge format on disk (schema.sql, chunk_edge): one row per 64
+ * consecutive nodes (grp = node / 64); per node varint(count), then its edges ascending
+ * by destination node, each two LEB128 varints:
+ * (delta << 1 | interior) with delta = zigzag(dst - src) for the first edge and
+ * dst - previous dst after it, then the word index (offset in the source / 8) of the
+ * first word pointing there; decoder: gw_decode() in capture/graphwrite.h. Edges are
+ * deduplicated per (source, destination): a start pointer wins over interior ones.
+ * C++ types: table chunk_type (addr -> type.id), type.name; contents: chunk_content.
  */
 #ifndef HEAPSNAP_GRAPH_H
 #define HEAPSNAP_GRAPH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum graph_root_kind {
@@ -33,10 +47,19 @@ typedef struct {
 	uint32_t n_roots;
 	uint32_t *root_dst;    /* [n_roots] node; high bit = interior */
 	uint8_t *root_kind;    /* [n_roots] enum graph_root_kind */
+	uint32_t *root_id;     /* [n_roots] root.id of the row (NULL in hand-built graphs) */
 } hs_graph;
 
 #define GRAPH_INTERIOR 0x80000000u
 #define GRAPH_NODE(x) ((x) & ~GRAPH_INTERIOR)
+
+struct snap;
+/* Load the graph of a snapshot (analyze/snapshot.h): nodes, CSR edges sorted by
+ * destination within each node, roots in root.id order (roots into a chunk that is not
+ * in use are skipped). Streams the rows twice (count, then fill): peak memory is the
+ * arrays above. 0, or -1 with a one-line message in err (a damaged edge blob is an
+ * error, not skipped). Frees g on failure. */
+int graph_load(struct snap *s, hs_graph *g, char *err, size_t errlen);
 
 void graph_free(hs_graph *g);
 

@@ -2,8 +2,7 @@
  *
  * Adding a command (see commands.h): write analyze/cmd_NAME.c with cmd_NAME(), which
  * parses its own options and answers -h/--help with its usage and examples; add its
- * row below; add a test and docs/NAME.md. Planned: libs, top, leaks, dominators, path,
- * diff, report, sql, threads, stacks.
+ * row below; add a test and docs/NAME.md.
  *
  * Exit codes: 0 success, 1 analysis or capture error, 2 usage error or bad input
  * (commands.h). Whatever a command returns, a failed write to stdout turns a success
@@ -33,6 +32,19 @@ static const command commands[] = {
 	{ "run", cmd_run, "start a program with allocation tracking preloaded" },
 	{ "summary", cmd_summary, "overview of a snapshot: process, memory, heap, threads" },
 	{ "regions", cmd_regions, "every mapping of the address space with its memory figures" },
+	{ "top", cmd_top, "live heap per allocation site (needs heapsnap run)" },
+	{ "stacks", cmd_stacks, "live heap per call stack; --folded for flame graphs" },
+	{ "threads", cmd_threads, "every thread at the capture with its backtrace" },
+	{ "sql", cmd_sql, "run one read-only SQL query on a snapshot" },
+	{ "libs", cmd_libs, "memory charged to each module: segments, heap, and what is not attributed" },
+	{ "diff", cmd_diff, "what changed between two snapshots, by region, module or site" },
+	{ "report", cmd_report, "write one self-contained HTML report of a snapshot" },
+	{ "leaks", cmd_leaks, "unreachable heap with valgrind's categories, and the leak roots" },
+	{ "dominators", cmd_dominators, "the dominator tree: what each chunk keeps alive (retained size)" },
+	{ "retained", cmd_retained, "exact retained bytes per allocation site or C++ class" },
+	{ "path", cmd_path, "why is this chunk alive: the shortest path from a root" },
+	{ "histogram", cmd_histogram, "in-use chunks and bytes per C++ class or chunk size" },
+	{ "show", cmd_show, "one chunk: state, size, class, site, referrers, referents, bytes" },
 };
 
 static void usage(FILE *f)
@@ -44,7 +56,7 @@ static void usage(FILE *f)
 	      "\n"
 	      "commands:\n", f);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].help);
 	fputs("\n"
 	      "'heapsnap help <command>' or 'heapsnap <command> -h' shows its options and examples.\n"
 	      "'heapsnap --version' prints the version.\n"

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,6 +428,15 @@ void out_json_u64(out_json *j, const char *key, uint64_t v)
 {
 	member(j, key);
 	fprintf(j->f, "%" PRIu64, v);
+}
+
+void out_json_f64(out_json *j, const char *key, double v)
+{
+	member(j, key);
+	if (isfinite(v))
+		fprintf(j->f, "%.17g", v);
+	else
+		fputs("null", j->f);
 }
 
 void out_json_bool(out_json *j, const char *key, int v)

@@ -84,6 +84,8 @@ void out_json_strn(out_json *j, const char *key, const char *s, size_t n);
 void out_json_i64(out_json *j, const char *key, int64_t v);
 void out_json_u64(out_json *j, const char *key, uint64_t v);
 void out_json_bool(out_json *j, const char *key, int v);
+/* a finite double (%.17g); NaN and infinities are written as null */
+void out_json_f64(out_json *j, const char *key, double v);
 void out_json_null(out_json *j, const char *key);
 /* ends the document with a newline */
 void out_json_finish(out_json *j);

@@ -15,7 +15,9 @@
 #include "glibc.h"
 #include "modules.h"
 #include "procmaps.h"
+#include "ptrscan.h"
 #include "symbols.h"
+#include "tracking.h"
 #include "unwind.h"
 #include "window.h"
 
@@ -236,17 +238,30 @@ int cap_run(const cap_options *o, hs_capture *c, cap_timings *tm, char *err, siz
 	if ((rc = mod_collect(c, root)))
 		goto fail;
 	pm_classify(c); /* also sets each thread's stack bounds */
+	if ((rc = trk_read(&r.img, c, root)))  /* the tracking library's headers and tables */
+		goto fail;
 
 	uint64_t t3 = now_us();
 	tm->describe_us = t3 - t2;
-	if (!o->no_unwind) {
+	if (!o->no_unwind || c->n_allocs) {
 		sym_session *sy = sym_open(c, root);
 		if (sy) {
-			uw_unwind_threads(&r.img, c, sy);
+			if (!o->no_unwind)
+				uw_unwind_threads(&r.img, c, sy);
+			rc = trk_symbolize(&r.img, c, sy);  /* last: may add dlclosed modules */
 			sym_close(sy);
+			if (rc)
+				goto fail;
 		}
 	}
 	tm->unwind_us = now_us() - t3;
+	if (!o->no_graph && c->heap.found) {
+		uint64_t t4 = now_us();
+		ps_options po = { .contents = o->contents, .root = root };
+		if ((rc = ps_scan(&r.img, c, &po, &c->graph)))
+			goto fail;
+		tm->graph_us = now_us() - t4;
+	}
 	rc = 0;
 	goto out;
 fail:

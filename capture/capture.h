@@ -25,6 +25,8 @@ typedef struct {
 	int no_safepoints;         /* diagnostics: copy wherever the threads are */
 	int no_debug;              /* ignore libc debug symbols (heuristics only) */
 	int no_unwind;             /* skip thread backtraces */
+	int no_graph;              /* skip the pointer graph (ptrscan.h) */
+	int contents;              /* keep in-use chunk bytes in the snapshot (--contents) */
 } cap_options;
 
 /* Where the time of a capture went, microseconds (for --verbose and the benchmark). */
@@ -33,6 +35,7 @@ typedef struct {
 	uint64_t window_us;        /* every frozen window plus the walks that verified them */
 	uint64_t describe_us;      /* smaps, modules, classification */
 	uint64_t unwind_us;        /* thread backtraces and symbols */
+	uint64_t graph_us;         /* pointer graph: edges, roots, types, contents (ptrscan.h) */
 } cap_timings;
 
 void cap_options_default(cap_options *o);

@@ -98,14 +98,27 @@ static void module_ranges(gh_ctx *x)
 	const hs_capture *c = x->c;
 	x->n_rw = 0;
 	x->mod_base = 0;
-	int have_base = 0;
+	int have_base = 0;   /* 1: some offset-0 mapping, 2: one that starts a load image */
 	for (size_t i = 0; i < c->n_maps; i++) {
 		const hs_mapping *m = &c->maps[i];
 		if (!m->path || !same_path(m->path, x->mod_path))
 			continue;
-		if (m->offset == 0 && (!have_base || m->start < x->mod_base)) {
+		/* the file may also be mapped whole, read-only, by code in the target (libdw
+		 * in the tracking library): the base is the offset-0 mapping an executable
+		 * mapping of the file follows */
+		int image = 0;
+		for (size_t j = i; m->offset == 0 && j < c->n_maps && j < i + 32 && !image; j++) {
+			const hs_mapping *v = &c->maps[j];
+			if (v->path && !same_path(v->path, x->mod_path))
+				break;
+			if (j > i && v->path && v->offset == 0)
+				break;
+			image = v->path && v->perms[2] == 'x';
+		}
+		if (m->offset == 0 && (have_base < 1 + image ||
+				       (have_base == 1 + image && m->start < x->mod_base))) {
 			x->mod_base = m->start;
-			have_base = 1;
+			have_base = 1 + image;
 		}
 		if (m->perms[1] != 'w')
 			continue;

@@ -1,5 +1,6 @@
 /* model.c -- life cycle of an hs_capture, the enum name tables, and append helpers. */
 #include "model.h"
+#include "ptrscan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,11 @@ void hs_capture_free(hs_capture *c)
 	}
 	free(c->arenas);
 	free(c->chunks);
+	free(c->allocs);
+	free(c->tracking.lib_path);
+	free(c->tracking.note);
+	free(c->tracking.threads);
+	ps_free(c->graph);
 	free(c->tool_version);
 	free(c->cs_hash);
 	hs_capture_init(c);

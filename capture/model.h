@@ -215,6 +215,58 @@ typedef struct {
 	int threads_in_flux;
 } hs_freezeinfo;
 
+/* ---- allocation tracking (libheapsnap_preload.so, read by tracking.c) ---- */
+enum hs_alloc_origin {
+	HS_AO_STACK = 0,      /* recorded with a call stack (callsite set) */
+	HS_AO_INTERNAL,       /* made by the tracking library itself (its unwinder, libdw) */
+	HS_AO_UNSAMPLED,      /* skipped by sampling: made under the library, no stack */
+	HS_AO_NO_STACK,       /* the library could not take a stack */
+	HS_AO_TABLE_FULL,     /* the library's stack table was full */
+	HS_AO_BAD_STACK,      /* a stack id the copied stack table does not hold */
+};
+
+typedef struct {
+	uint64_t addr;        /* chunk address */
+	uint64_t requested;   /* bytes asked for (HP_SIZE_SAT in the header: the usable size) */
+	uint64_t usable;      /* malloc_usable_size() as the program sees it (chunk usable - 2^ulog) */
+	uint64_t seq;         /* full allocation sequence number */
+	uint32_t stack_id;    /* the library's stack id */
+	uint8_t origin;       /* enum hs_alloc_origin */
+	int callsite;         /* innermost callsite of the allocating stack, -1 if none */
+} hs_alloc;
+
+typedef struct {
+	int tid;              /* a live thread record of the library */
+	uint32_t where;       /* HP_WHERE_*: 0 out, 1 in a hook, 2 in the real allocator, at the copy */
+	uint64_t n_alloc, n_memo, n_walk; /* stacks taken: walk or libunwind, memo, walk */
+} hs_trk_thread;
+
+typedef struct {
+	int found;            /* 1 if libheapsnap_preload.so is mapped in the target */
+	int valid;            /* 1 if its exported state was read and initialized */
+	char *lib_path;       /* the library's path as mapped */
+	int module_idx;       /* its module, -1 if unknown */
+	char *note;           /* why not valid, or other remark; NULL if none */
+	uint64_t state_addr;  /* &heapsnap_tracker_state in the target */
+	uint32_t version, flags, max_depth, state_pid;
+	uint64_t sample_interval;   /* 0 = every allocation */
+	uint32_t n_stacks, max_stacks, n_threads, max_threads, n_unloads;
+	uint64_t dl_gen, seq;
+	uint64_t n_fallback, n_bootstrap, n_foreign_free;
+	/* the join of headers and the heap walk */
+	uint64_t tracked_count, tracked_bytes;     /* origin stack/no_stack/table_full/bad: requested bytes */
+	uint64_t internal_count, internal_bytes;   /* origin internal */
+	uint64_t unsampled_count, unsampled_bytes; /* origin unsampled */
+	uint64_t untracked_count, untracked_bytes; /* in-use chunks with no header (usable bytes) */
+	uint64_t table_full_count;                 /* origin table_full */
+	/* the library's live counters against the headers found, summed over stacks */
+	int counters_read;                         /* 1 if every counter block was in the copy */
+	uint64_t missing_count, missing_bytes;     /* counted live, no header in the heap */
+	uint64_t extra_count, extra_bytes;         /* headers in the heap beyond the counts */
+	hs_trk_thread *threads; size_t n_trk_threads; /* the library's live thread records */
+	int threads_in_hook, threads_in_alloc;     /* of those, where == 1 / 2 at the copy */
+} hs_tracking;
+
 /* ---- process facts ---- */
 typedef struct {
 	int pid, ppid;
@@ -243,6 +295,9 @@ typedef struct {
 	int32_t *cs_hash;     size_t cs_slots;   /* private to hs_add_callsite */
 	hs_arena *arenas;     size_t n_arenas;
 	hs_chunk *chunks;     size_t n_chunks, cap_chunks;  /* sorted by addr when written */
+	hs_tracking tracking;                     /* zero when the library is absent */
+	hs_alloc *allocs;     size_t n_allocs;    /* tracked chunks, by chunk address */
+	struct ps_graph *graph;                   /* pointer graph (ptrscan.h), NULL if not scanned */
 	char *tool_version;
 } hs_capture;
 

@@ -367,6 +367,32 @@ static int collect_group(hs_capture *c, const char *root, const size_t *ix, size
 	return 0;
 }
 
+/* One file may be mapped more than once: ld.so's load image, and whole-file read-only
+ * mmaps of it made by code in the target (libdw in the tracking library maps the ELF
+ * files it reads at offset 0). A load image starts with its offset-0 mapping, so the
+ * file's mappings (by address) are split there, and when the file has executable
+ * mappings only the images holding one become modules. 0, or -ENOMEM. */
+static int collect_file(hs_capture *c, const char *root, const size_t *ix, size_t n,
+			uint64_t pagesz)
+{
+	int any_exec = 0;
+	for (size_t k = 0; k < n; k++)
+		any_exec |= c->maps[ix[k]].perms[2] == 'x';
+	if (!any_exec)
+		return collect_group(c, root, ix, n, pagesz);
+	int rc = 0;
+	for (size_t s = 0; s < n && !rc;) {
+		size_t t = s + 1;
+		int exec = c->maps[ix[s]].perms[2] == 'x';
+		for (; t < n && c->maps[ix[t]].offset != 0; t++)
+			exec |= c->maps[ix[t]].perms[2] == 'x';
+		if (exec)
+			rc = collect_group(c, root, ix + s, t - s, pagesz);
+		s = t;
+	}
+	return rc;
+}
+
 int mod_collect(hs_capture *c, const char *root)
 {
 	free_modules(c);
@@ -399,7 +425,7 @@ int mod_collect(hs_capture *c, const char *root)
 		while (e < n && c->maps[ix[e]].inode == c->maps[ix[g]].inode &&
 		       !strcmp(c->maps[ix[e]].path, c->maps[ix[g]].path))
 			e++;
-		rc = collect_group(c, root, ix + g, e - g, pagesz);
+		rc = collect_file(c, root, ix + g, e - g, pagesz);
 		g = e;
 	}
 	free(ix);

@@ -22,6 +22,8 @@
  */
 #define _GNU_SOURCE
 #include "snapwrite.h"
+#include "graphwrite.h"
+#include "ptrscan.h"
 #include "unwind.h"
 
 #include <errno.h>
@@ -325,7 +327,7 @@ static int w_capture(sw_ctx *w, const hs_capture *c)
 {
 	const hs_freezeinfo *f = &c->freeze;
 	sqlite3_stmt *st;
-	if (prep(w, &st, "INSERT INTO capture VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0)"))
+	if (prep(w, &st, "INSERT INTO capture VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"))
 		return -1;
 	row r = { st, SQLITE_OK };
 	b_text(&r, 1, c->tool_version ? c->tool_version : HEAPSNAP_VERSION);
@@ -340,6 +342,7 @@ static int w_capture(sw_ctx *w, const hs_capture *c)
 	b_i64(&r, 10, c->heap.found ? 1 : 0);
 	b_text(&r, 11, c->heap.note);
 	b_i64(&r, 12, c->heap.used_debug_symbols ? 1 : 0);
+	b_i64(&r, 13, c->graph && c->graph->contents ? 1 : 0);
 	int rc = step(w, &r, "capture");
 	sqlite3_finalize(st);
 	return rc;
@@ -686,6 +689,99 @@ static int w_malloc_params(sw_ctx *w, const hs_capture *c)
 	return rc;
 }
 
+/* ---- the tracking library's view (alloc, tracking) ---- */
+static int w_allocs(sw_ctx *w, const hs_capture *c)
+{
+	sqlite3_stmt *st;
+	if (!c->n_allocs)
+		return 0;
+	if (prep(w, &st, "INSERT INTO alloc VALUES (?,?,?,?,?,?,?)"))
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < c->n_allocs && !rc; i++) {
+		const hs_alloc *a = &c->allocs[i];
+		if (a->callsite >= 0 && (size_t)a->callsite >= c->n_callsites) {
+			rc = fail(w, "cannot write '%s': alloc %#llx has callsite index %d of %zu",
+				  w->dest, (unsigned long long)a->addr, a->callsite, c->n_callsites);
+			break;
+		}
+		row r = { st, SQLITE_OK };
+		b_u64(&r, 1, a->addr);
+		b_u64(&r, 2, a->requested);
+		b_opt(&r, 3, a->callsite < 0 ? -1 : a->callsite + 1, -1);
+		b_u64(&r, 4, a->seq);
+		b_u64(&r, 5, a->usable);
+		b_i64(&r, 6, a->origin);
+		b_i64(&r, 7, a->stack_id);
+		rc = step(w, &r, "alloc");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int w_tracking(sw_ctx *w, const hs_capture *c)
+{
+	const hs_tracking *t = &c->tracking;
+	sqlite3_stmt *st;
+	if (!t->found)
+		return 0;
+	if (prep(w, &st, "INSERT INTO tracking VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"))
+		return -1;
+	row r = { st, SQLITE_OK };
+	int mod_ok = t->module_idx >= 0 && (size_t)t->module_idx < c->n_modules;
+	b_text(&r, 1, t->lib_path ? t->lib_path : "");
+	b_opt(&r, 2, mod_ok ? t->module_idx + 1 : -1, -1);
+	b_i64(&r, 3, t->valid ? 1 : 0);
+	b_text(&r, 4, t->note);
+	b_opt(&r, 5, (int64_t)t->state_addr, 0);
+	if (t->valid) {
+		const uint64_t v[] = {
+			t->version, t->sample_interval, t->max_depth, t->n_stacks, t->max_stacks,
+			t->n_threads, t->n_unloads, t->seq, t->tracked_count, t->tracked_bytes,
+			t->internal_count, t->internal_bytes, t->unsampled_count, t->unsampled_bytes,
+			t->untracked_count, t->untracked_bytes, t->table_full_count,
+			t->missing_count, t->missing_bytes, t->extra_count, t->extra_bytes,
+			t->n_fallback, t->n_bootstrap, t->n_foreign_free,
+			(uint64_t)t->threads_in_hook, (uint64_t)t->threads_in_alloc,
+		};
+		for (int k = 0; k < (int)(sizeof v / sizeof *v); k++)
+			if (!t->counters_read && k >= 17 && k <= 20)
+				b_null(&r, 6 + k);
+			else
+				b_u64(&r, 6 + k, v[k]);
+	} else {
+		for (int k = 6; k <= 31; k++)
+			b_null(&r, k);
+	}
+	int rc = step(w, &r, "tracking");
+	sqlite3_finalize(st);
+	if (rc || !t->n_trk_threads)
+		return rc;
+	if (prep(w, &st, "INSERT OR IGNORE INTO tracking_thread VALUES (?,?,?,?,?)"))
+		return -1;
+	for (size_t i = 0; i < t->n_trk_threads && !rc; i++) {
+		const hs_trk_thread *x = &t->threads[i];
+		row q = { st, SQLITE_OK };
+		b_i64(&q, 1, x->tid);
+		b_i64(&q, 2, x->where);
+		b_u64(&q, 3, x->n_alloc);
+		b_u64(&q, 4, x->n_memo);
+		b_u64(&q, 5, x->n_walk);
+		rc = step(w, &q, "tracking_thread");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* the pointer graph tables (graphwrite.c) */
+static int w_graph(sw_ctx *w, const hs_capture *c)
+{
+	if (!gw_write(w->db, c, w->err, w->errlen, w->dest))
+		return 0;
+	w->failed = 1;
+	return -1;
+}
+
 static int write_all(sw_ctx *w, const hs_capture *c)
 {
 	char pragmas[256];
@@ -697,7 +793,8 @@ static int write_all(sw_ctx *w, const hs_capture *c)
 		return -1;
 	if (w_process(w, c) || w_capture(w, c) || w_modules(w, c) || w_mappings(w, c) ||
 	    w_frames(w, c) || w_callsites(w, c) || w_arenas(w, c) || w_threads(w, c) ||
-	    w_chunks(w, c) || w_malloc_params(w, c))
+	    w_chunks(w, c) || w_malloc_params(w, c) || w_allocs(w, c) || w_tracking(w, c) ||
+	    w_graph(w, c))
 		return -1;
 	return exec(w, "COMMIT");
 }

@@ -106,11 +106,33 @@ static int is_libc_name(const char *path)
 	return !strncmp(b, "libc.so", 7) || (!strncmp(b, "libc-2.", 7) && strstr(b, ".so"));
 }
 
+/* 1 if the offset-0 mapping i starts a load image: an executable mapping of the same
+ * file follows before the file's next offset-0 mapping. A file can also be mapped whole
+ * and read-only by code in the target (libdw in the tracking library maps the ELF files
+ * it reads), which must not be taken for its load base. */
+static int starts_image(const mc_vmas *m, size_t i)
+{
+	for (size_t j = i; j < m->n && j < i + 32; j++) {
+		const mc_vma *v = &m->v[j];
+		if (v->path[0] && strcmp(v->path, m->v[i].path))
+			break;
+		if (j > i && v->path[0] && v->offset == 0)
+			break;
+		if (v->path[0] && v->perms[2] == 'x')
+			return 1;
+	}
+	return 0;
+}
+
 /* Open the allocator side of the target: its libc, or a static executable. */
 static sp_libc *open_libc(pid_t pid, const mc_vmas *m, int no_debug)
 {
 	const mc_vma *hit = NULL;
 	for (size_t i = 0; i < m->n && !hit; i++)
+		if (m->v[i].offset == 0 && m->v[i].path[0] == '/' && is_libc_name(m->v[i].path) &&
+		    starts_image(m, i))
+			hit = &m->v[i];
+	for (size_t i = 0; i < m->n && !hit; i++)   /* no executable mapping seen: the first */
 		if (m->v[i].offset == 0 && m->v[i].path[0] == '/' && is_libc_name(m->v[i].path))
 			hit = &m->v[i];
 	char exe[256] = "";
@@ -122,6 +144,9 @@ static sp_libc *open_libc(pid_t pid, const mc_vmas *m, int no_debug)
 		if (n <= 0)
 			return NULL;
 		exe[n] = 0;
+		for (size_t i = 0; i < m->n && !hit; i++)
+			if (m->v[i].offset == 0 && !strcmp(m->v[i].path, exe) && starts_image(m, i))
+				hit = &m->v[i];
 		for (size_t i = 0; i < m->n && !hit; i++)
 			if (m->v[i].offset == 0 && !strcmp(m->v[i].path, exe))
 				hit = &m->v[i];

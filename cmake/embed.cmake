@@ -1,4 +1,8 @@
-# embed.cmake -- turns schema/schema.sql into a C string (hs_schema_sql) at build time.
+# embed.cmake -- turns a source file (schema/schema.sql, web-report/report.html) into a C
+# string at build time: -DIN=file -DOUT=file.c [-DNAME=symbol, default hs_schema_sql].
 file(READ ${IN} content HEX)
 string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${content}")
-file(WRITE ${OUT} "/* generated from schema/schema.sql: do not edit */\nconst char hs_schema_sql[] = {${bytes} 0x00};\n")
+if(NOT NAME)
+  set(NAME hs_schema_sql)
+endif()
+file(WRITE ${OUT} "/* generated from ${IN}: do not edit */\nconst char ${NAME}[] = {${bytes} 0x00};\n")

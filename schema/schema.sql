@@ -60,7 +60,7 @@ CREATE TABLE capture (
   heap_found       INTEGER NOT NULL,  -- 1 if a glibc heap was found and walked, else 0
   heap_note        TEXT,              -- e.g. "no glibc heap found: the target does not use glibc malloc"
   debug_symbols    INTEGER,           -- 1 if main_arena/mp_ were located with libc debug symbols
-  contents         INTEGER NOT NULL DEFAULT 0  -- 1 if chunk contents are stored (not in version 1)
+  contents         INTEGER NOT NULL DEFAULT 0  -- 1 if chunk contents are stored (capture --contents: table chunk_content)
 );
 
 -- ---------------------------------------------------------------- address space
@@ -242,13 +242,72 @@ CREATE TABLE chunk (
 );
 
 -- What the tracking library (libheapsnap_preload.so, `heapsnap run`) knew about each
--- in-use chunk it tracked: one row per tracked chunk. Empty when the target did not run
--- under the library.
+-- in-use chunk it tracked: one row per in-use chunk that holds a valid tracking header.
+-- Empty when the target did not run under the library. The chunk table still describes
+-- the glibc heap exactly; the header is 2^k bytes at the chunk's user start (16 for
+-- ordinary blocks, the alignment for aligned ones), so the program's pointer is not
+-- chunk.addr + 16 but addr + 16 + (chunk.usable - alloc.usable).
+CREATE TABLE alloc_origin (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+INSERT INTO alloc_origin VALUES
+  (0,'stack'),(1,'internal'),(2,'unsampled'),(3,'no_stack'),(4,'table_full'),(5,'bad_stack');
 CREATE TABLE alloc (
   addr             INTEGER PRIMARY KEY REFERENCES chunk(addr), -- the chunk
   requested        INTEGER NOT NULL,  -- bytes the program asked for
-  callsite_id      INTEGER REFERENCES callsite(id), -- innermost frame of the allocating stack
-  seq              INTEGER            -- allocation sequence number (1 = the first tracked)
+  callsite_id      INTEGER REFERENCES callsite(id), -- innermost frame of the allocating stack;
+                                      -- NULL unless origin is 'stack'
+  seq              INTEGER,           -- allocation sequence number (globally ordered to within
+                                      -- about 1100 allocations, exact within a thread)
+  usable           INTEGER,           -- malloc_usable_size() as the program sees it, bytes
+                                      -- (chunk.usable minus the header)
+  origin           INTEGER REFERENCES alloc_origin(id), -- how the library recorded it
+  stack_id         INTEGER            -- the library's stack id (diagnostics)
+);
+
+-- One row when the target runs under the tracking library (none otherwise): the
+-- library's settings and the join of its headers with the heap walk, both ways.
+CREATE TABLE tracking (
+  lib_path         TEXT NOT NULL,     -- libheapsnap_preload.so as mapped (target-controlled)
+  module_id        INTEGER REFERENCES module(id),
+  valid            INTEGER NOT NULL,  -- 1 if its state was read (0: see note; no alloc rows)
+  note             TEXT,              -- why not valid, or a remark; NULL if none
+  state_addr       INTEGER,           -- &heapsnap_tracker_state in the target
+  format_version   INTEGER,           -- the library's data format (1)
+  sample_interval  INTEGER,           -- mean bytes between samples; 0 = every allocation
+  max_depth        INTEGER,           -- frames kept per stack
+  n_stacks         INTEGER,           -- distinct stacks interned (ids 1 .. n_stacks-1)
+  max_stacks       INTEGER,           -- stack table capacity
+  n_threads        INTEGER,           -- thread records used
+  n_unloads        INTEGER,           -- modules dlclosed while tracked
+  seq              INTEGER,           -- the allocation sequence counter at the capture
+  tracked_count    INTEGER,           -- in-use chunks recorded by the library (alloc rows whose
+  tracked_bytes    INTEGER,           --   origin is not internal or unsampled); requested bytes
+  internal_count   INTEGER,           -- in-use chunks the library made for itself
+  internal_bytes   INTEGER,           --   requested bytes
+  unsampled_count  INTEGER,           -- in-use chunks sampling skipped
+  unsampled_bytes  INTEGER,           --   requested bytes
+  untracked_count  INTEGER,           -- in-use chunks without a header (allocated before the
+  untracked_bytes  INTEGER,           --   library loaded, or behind its back); chunk usable bytes
+  table_full_count INTEGER,           -- tracked chunks with no stack because the table was full
+  missing_count    INTEGER,           -- live by the library's counters but no header in the heap;
+  missing_bytes    INTEGER,           --   NULL if the counters were not readable
+  extra_count      INTEGER,           -- headers in the heap beyond the library's counts
+  extra_bytes      INTEGER,           --   NULL if the counters were not readable
+  n_fallback       INTEGER,           -- stacks the library took with libunwind
+  n_bootstrap      INTEGER,           -- allocations served from its bootstrap buffer
+  n_foreign_free   INTEGER,           -- frees/reallocs of pointers it did not make
+  threads_in_hook  INTEGER,           -- threads copied inside a hook, outside the real allocator
+  threads_in_alloc INTEGER            -- threads copied inside the real allocator through a hook
+);
+-- The library's live thread records at the copy: what each thread was doing with the
+-- allocator (its exact "inside the allocator" flag). Recorded, not yet used to choose
+-- safe points (see docs/capture.md).
+CREATE TABLE tracking_thread (
+  tid              INTEGER PRIMARY KEY, -- the thread (a thread row unless it exited meanwhile)
+  "where"          INTEGER NOT NULL,  -- 0 outside the library, 1 in a hook (the library's own
+                                      -- state may be mid-update), 2 in the real allocator
+  n_alloc          INTEGER,           -- stacks it took by walking or with libunwind
+  n_memo           INTEGER,           -- stacks it took from the validated memo
+  n_walk           INTEGER            -- stacks it took with the cached-CFA walk
 );
 
 -- The mallinfo2() figures implied by the chunk table (not copied from arena counters).
@@ -277,4 +336,76 @@ CREATE TABLE malloc_params (
   arena_max        INTEGER,           -- mp_.arena_max (0 = default)
   tcache_bins      INTEGER,           -- mp_.tcache_bins
   tcache_count     INTEGER            -- mp_.tcache_count: chunks a tcache bin holds at most
+);
+
+-- ---------------------------------------------------------------- pointer graph (issue #4)
+-- Built at capture from the copy taken in the frozen window (capture/ptrscan.c). Nodes are
+-- the in-use chunks (state 0). Every 8-byte-aligned word of a node's user bytes that points
+-- into another in-use chunk's user region [addr + 16, addr + size) is an edge: "start" when
+-- it equals that chunk's user pointer (addr + 16), else "interior". Empty when the capture
+-- ran with --no-graph or found no glibc heap.
+
+-- A node's index: its rank among the in-use chunks in address order, from 0. chunk_edge
+-- stores destinations as node indexes; this view turns them back into addresses.
+CREATE VIEW node AS
+  SELECT row_number() OVER (ORDER BY addr) - 1 AS idx, addr, size FROM chunk WHERE state = 0;
+
+-- The edges of 64 consecutive nodes per row (nodes 64*grp .. 64*grp + 63; rows whose
+-- nodes have no edge at all are left out). dst holds, for each of those nodes in order,
+-- varint(count) and then its count edges, ascending by destination node, each as two
+-- unsigned LEB128 varints (7 bits a byte, low bits first, high bit = more bytes follow):
+--   1. (delta << 1) | interior: interior is 1 for an interior pointer; delta is, for the
+--      node's first edge, zigzag(dst_node - src_node) (zigzag: 2x for x >= 0, -2x - 1 for
+--      x < 0), for the next ones dst_node - previous dst_node (>= 1);
+--   2. word: (offset in the source's user bytes of the first word pointing there) / 8.
+-- Several words of one source pointing into the same destination make one edge: its start
+-- pointer if it has one, else its lowest interior one. Measured: 6.1 bytes per edge
+-- on a 10M-chunk, 20M-edge heap (bench/README.md, "Pointer graph (issue #4)").
+CREATE TABLE chunk_edge (
+  grp              INTEGER PRIMARY KEY, -- nodes 64*grp .. 64*grp + 63 (view node, idx)
+  n                INTEGER NOT NULL,  -- edges packed in dst (all its nodes together)
+  dst              BLOB NOT NULL      -- the packed edges (above)
+);
+
+CREATE TABLE root_kind (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+INSERT INTO root_kind VALUES (0,'register'),(1,'stack'),(2,'global'),(3,'tls'),(4,'other');
+
+-- Every word outside the heap that points into an in-use chunk: one row per word
+-- (a register counts as a word), so one chunk may have many roots.
+CREATE TABLE root (
+  id               INTEGER PRIMARY KEY,
+  kind             INTEGER NOT NULL REFERENCES root_kind(id),
+  dst              INTEGER NOT NULL REFERENCES chunk(addr), -- the chunk pointed into
+  interior         INTEGER NOT NULL,  -- 1 if the word is not the chunk's user pointer
+  slot             INTEGER,           -- address of the word; NULL for a register
+  tid              INTEGER,           -- register, stack, tls: the thread; else NULL
+  register         TEXT,              -- register: its name ("rax", "rsp", ...); else NULL
+  module_id        INTEGER REFERENCES module(id), -- global: the module whose data holds the word
+  symbol           TEXT,              -- global: the data symbol holding it, NULL if none found
+  offset           INTEGER,           -- bytes: global: slot - symbol start (slot - module
+                                      -- load_base without a symbol); stack: slot - the thread's sp;
+                                      -- tls: slot - the thread's fs_base; other: slot - mapping start
+  mapping_id       INTEGER REFERENCES mapping(id) -- the mapping holding the word, NULL for registers
+);
+
+-- C++ classes found from vtable pointers: a node whose first word points at an address
+-- point (8-aligned, at least 16 bytes in) of a _ZTV symbol has that class.
+CREATE TABLE type (
+  id               INTEGER PRIMARY KEY,
+  name             TEXT NOT NULL,     -- demangled class name ("ns::Derived")
+  symbol           TEXT NOT NULL,     -- the vtable symbol ("_ZTVN2ns7DerivedE")
+  module_id        INTEGER REFERENCES module(id), -- module defining the vtable
+  vtable           INTEGER NOT NULL,  -- runtime address of the vtable symbol
+  chunks           INTEGER NOT NULL   -- in-use chunks of this type
+);
+CREATE TABLE chunk_type (
+  addr             INTEGER PRIMARY KEY REFERENCES chunk(addr),
+  type_id          INTEGER NOT NULL REFERENCES type(id)
+);
+
+-- With `capture --contents` (capture.contents = 1): the usable bytes of every in-use
+-- chunk (malloc_usable_size() bytes from the user pointer). Empty otherwise.
+CREATE TABLE chunk_content (
+  addr             INTEGER PRIMARY KEY REFERENCES chunk(addr),
+  bytes            BLOB NOT NULL
 );

@@ -6,8 +6,9 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev libsqlite3-dev)
 # for the tests: python3 drives the integration tests; gdb gives glibc's own mallinfo2()
 # of a program nobody here wrote; libc6-dbg lets the tests take both paths (libc debug
-# symbols and heuristics); musl-tools builds a non-glibc target; sqlite3 for inspection
-test_pkgs=(python3 gdb libc6-dbg musl-tools libjemalloc2 sqlite3)
+# symbols and heuristics); musl-tools builds a non-glibc target; sqlite3 for inspection;
+# chromium loads `heapsnap report` pages headless (tests/integration/test_report.py)
+test_pkgs=(python3 gdb libc6-dbg musl-tools libjemalloc2 sqlite3 chromium)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi

@@ -421,6 +421,87 @@ def test_bad_input(tmp, good):
     check("cannot write to standard output" in err, "stdout full: message %r" % err)
 
 
+def test_sql_threads_libs_diff_report(tmp, path, maps):
+    """sql, threads, libs, diff, report on the synthetic snapshot: JSON parses, agrees
+    with the rows inserted above and with the table; help and -h of every command."""
+    q = "SELECT kind, count(*) AS n, sum(rss_kb) AS rss FROM mapping GROUP BY kind ORDER BY kind"
+    rc, out, err = run("sql", path, q, "--json")
+    check_eq(rc, 0, "sql --json exit")
+    js = json.loads(out)
+    want = {}
+    for m in maps:
+        k = want.setdefault(m[4], [0, 0])
+        k[0] += 1
+        k[1] += m[8]
+    check_eq(js["columns"], ["kind", "n", "rss"], "sql columns")
+    check_eq({r[0]: r[1:] for r in js["rows"]}, want, "sql rows")
+    rc, out, err = run("sql", path, q)
+    lines = out.splitlines()
+    check_eq(lines[0].split(), ["kind", "n", "rss"], "sql table header")
+    check_eq([[int(x) for x in l.split()] for l in lines[1:-1]], js["rows"], "sql table = JSON")
+    rc, out, err = run("sql", path, q, "--csv")
+    check_eq([[int(x) for x in r] for r in list(csv.reader(io.StringIO(out)))[1:]], js["rows"], "sql CSV = JSON")
+    for bad in ("DELETE FROM chunk", "PRAGMA user_version = 7", "SELECT 1; SELECT 2", "SELEC"):
+        rc, out, err = run("sql", path, bad)
+        check(rc == 2 and len(err.splitlines()) == 1, "sql %r refused with one line, exit 2 (%d)" % (bad, rc))
+
+    rc, out, err = run("threads", path, "--json")
+    check_eq(rc, 0, "threads --json exit")
+    th = {t["tid"]: t for t in json.loads(out)["threads"]}
+    check_eq(sorted(th), [PID, PID + 1], "threads listed")
+    check_eq(th[PID + 1]["name"], "work\x1b]0;er", "thread name raw in JSON")
+    check_eq(th[PID + 1]["unwind_error"], "unwind error -3", "unwind error")
+    f0 = th[PID]["frames"][0]
+    check_eq((f0["function"], f0["func_offset"], f0["file"], f0["line"]), ("main", 16, "demo.c", 42), "frame")
+    rc, out, err = run("threads", path)
+    check("thread %d (demo)" % PID in out and "#0  main+0x10 (demo) at demo.c:42" in out, "threads table: " + out)
+    check("\x1b" not in out, "no raw escape in the threads table")
+
+    rc, out, err = run("libs", path, "--json")
+    check_eq(rc, 0, "libs --json exit")
+    L = json.loads(out)
+    mods = {m["path"]: m for m in L["modules"]}
+    for mid, mpath in ((1, "/usr/bin/demo"), (2, "/usr/lib/x86_64-linux-gnu/libc.so.6")):
+        mm = [m for m in maps if m[5] == mid]
+        check_eq(mods[mpath]["total"]["rss_kb"], sum(m[8] for m in mm), "libs rss " + mpath)
+        check_eq(mods[mpath]["total"]["pss_kb"], sum(m[9] for m in mm), "libs pss " + mpath)
+        check_eq(mods[mpath]["total"]["private_kb"], sum(m[12] + m[13] for m in mm), "libs private " + mpath)
+        check_eq(mods[mpath]["heap"], None, "untracked heap")
+    check_eq(mods["/usr/bin/demo"]["segments"]["data"]["rss_kb"], 12, "libs data segment")
+    check_eq(L["totals"]["all_mappings"]["rss_kb"], sum(m[8] for m in maps), "libs all mappings")
+    check_eq(L["totals"]["unattributed"]["rss_kb"], sum(m[8] for m in maps if m[5] is None), "libs unattributed")
+    rc, out, err = run("libs", path)
+    check(human(sum(m[8] for m in maps) * 1024) in out and "n/a (target not tracked)" in out, "libs table: " + out)
+
+    rc, out, err = run("diff", path, path, "--json")
+    check_eq(rc, 0, "diff --json exit")
+    D = json.loads(out)
+    check(all(r["delta_rss_kb"] == 0 for r in D["diff"]["rows"]), "diff of a file with itself is zero")
+    check_eq({r["key"] for r in D["diff"]["rows"]}, {"heap", "arena_heap", "module_text", "module_data",
+                                                       "stack", "vdso", "shm"}, "diff kinds")
+    rc, out, err = run("diff", path, path, "--by", "module", "--json")
+    check_eq(rc, 0, "diff --by module exit")
+    check_eq(sorted(r["key"] for r in json.loads(out)["diff"]["rows"]), ["demo", "libc.so.6"], "diff modules")
+    rc, out, err = run("diff", path, path, "--by", "site")
+    check(rc == 1 and len(err.splitlines()) == 1, "diff --by site untracked: exit 1, one line")
+    rc, out, err = run("diff", path, path, "--by", "colour")
+    check_eq(rc, 2, "diff bad --by")
+
+    html = os.path.join(tmp, "r.html")
+    rc, out, err = run("report", path, "-o", html)
+    check_eq(rc, 0, "report exit: " + err)
+    src = open(html, encoding="utf-8").read()
+    check(COMM not in src and "<script>\"x\"" not in src, "report escapes the comm")
+    check_eq(os.stat(html).st_mode & 0o777, 0o600, "report mode")
+
+    rc, out, err = run("help")
+    for cmd in ("summary", "regions", "threads", "sql", "libs", "diff", "report"):
+        check(("  " + cmd + " ") in out, "help lists " + cmd)
+        rc, hout, err = run(cmd, "-h")
+        check(rc == 0 and "usage: heapsnap " + cmd in hout and "example" in hout, cmd + " -h")
+    check("exit status: 0 success, 1" in out, "help documents exit codes")
+
+
 def main():
     if not os.path.exists(HEAPSNAP):
         print("FAIL: no heapsnap binary at " + HEAPSNAP)
@@ -433,6 +514,7 @@ def main():
         test_regions(good, maps)
         test_no_heap(tmp)
         test_bad_input(tmp, good)
+        test_sql_threads_libs_diff_report(tmp, good, maps)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if failures:
