@@ -176,33 +176,12 @@ int cmd_stacks(int argc, char **argv)
 		return HS_EXIT_USAGE;
 	}
 
-	char err[512];
 	snap *s;
-	int st_open = snap_open(file, &s, err, sizeof err);
-	if (st_open != SNAP_OK) {
-		out_err("stacks", "%s", err);
-		return snap_status_exit(st_open);
-	}
 	sites_result r;
-	int oom = 0;
-	if (sites_load(s, SITES_BY_STACK, &r, &oom)) {
-		if (oom)
-			out_err("stacks", "out of memory");
-		else
-			out_err("stacks", "%s", snap_error(s));
-		int rc = oom ? HS_EXIT_FAIL : snap_exit_code(s);
-		snap_close(s);
+	int rc = sites_open_tracked("stacks", file, SITES_BY_STACK, &s, &r);
+	if (rc != HS_EXIT_OK)
 		return rc;
-	}
-	int rc = HS_EXIT_OK;
-	if (!r.tracked) {
-		if (r.note)
-			out_err("stacks", "%s: the allocation tracking data could not be read: %s", file, r.note);
-		else
-			out_err("stacks", "%s has no allocation tracking: the target did not run under "
-				"'heapsnap run' (see 'heapsnap help run')", file);
-		rc = HS_EXIT_FAIL;
-	} else if (folded) {
+	if (folded) {
 		if (r.sample_interval > 0) {
 			char b[OUT_SIZE_LEN];
 			out_err("stacks", "note: sampled snapshot (mean interval %s): the bytes are estimates",

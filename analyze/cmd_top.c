@@ -231,33 +231,12 @@ int cmd_top(int argc, char **argv)
 		return HS_EXIT_USAGE;
 	}
 
-	char err[512];
 	snap *s;
-	int st_open = snap_open(file, &s, err, sizeof err);
-	if (st_open != SNAP_OK) {
-		out_err("top", "%s", err);
-		return snap_status_exit(st_open);
-	}
 	sites_result r;
-	int oom = 0;
-	if (sites_load(s, by, &r, &oom)) {
-		if (oom)
-			out_err("top", "out of memory");
-		else
-			out_err("top", "%s", snap_error(s));
-		int rc = oom ? HS_EXIT_FAIL : snap_exit_code(s);
-		snap_close(s);
+	int rc = sites_open_tracked("top", file, by, &s, &r);
+	if (rc != HS_EXIT_OK)
 		return rc;
-	}
-	int rc = HS_EXIT_OK;
-	if (!r.tracked) {
-		if (r.note)
-			out_err("top", "%s: the allocation tracking data could not be read: %s", file, r.note);
-		else
-			out_err("top", "%s has no allocation tracking: the target did not run under "
-				"'heapsnap run' (see 'heapsnap help run')", file);
-		rc = HS_EXIT_FAIL;
-	} else if (json) {
+	if (json) {
 		print_json(&r, limit);
 	} else if (print_table(&r, file, limit, by_s)) {
 		out_err("top", "out of memory");

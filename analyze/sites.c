@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "sites.h"
+#include "commands.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -319,4 +320,35 @@ void sites_json_frames(out_json *j, const char *key, const stk_stack *st, int fr
 		out_json_end(j);
 	}
 	out_json_end(j);
+}
+
+int sites_open_tracked(const char *cmd, const char *file, enum sites_by by, snap **s,
+		       sites_result *r)
+{
+	char err[512];
+	int st_open = snap_open(file, s, err, sizeof err);
+	if (st_open != SNAP_OK) {
+		out_err(cmd, "%s", err);
+		return snap_status_exit(st_open);
+	}
+	int oom = 0;
+	if (sites_load(*s, by, r, &oom)) {
+		if (oom)
+			out_err(cmd, "out of memory");
+		else
+			out_err(cmd, "%s", snap_error(*s));
+		int rc = oom ? HS_EXIT_FAIL : snap_exit_code(*s);
+		snap_close(*s);
+		return rc;
+	}
+	if (r->tracked)
+		return HS_EXIT_OK;
+	if (r->note)
+		out_err(cmd, "%s: the allocation tracking data could not be read: %s", file, r->note);
+	else
+		out_err(cmd, "%s has no allocation tracking: the target did not run under "
+			"'heapsnap run' (see 'heapsnap help run')", file);
+	sites_free(r);
+	snap_close(*s);
+	return HS_EXIT_FAIL;
 }

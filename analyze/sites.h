@@ -62,6 +62,12 @@ int sites_is_library_module(const char *path);
 int sites_load(snap *s, enum sites_by by, sites_result *out, int *oom);
 void sites_free(sites_result *r);
 
+/* What `top` and `stacks` share: open file, load its sites by `by`, and require
+ * tracking data. HS_EXIT_OK with *s and *r to release (sites_free, snap_close), or the
+ * exit code after a one-line error prefixed with cmd (nothing left to release). */
+int sites_open_tracked(const char *cmd, const char *file, enum sites_by by, snap **s,
+		       sites_result *r);
+
 /* A short name for a frame: its function, else "module-basename+0xOFFSET", else the pc. */
 const char *sites_frame_name(const stk_frame *f, char *buf, size_t n);
 
