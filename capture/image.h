@@ -16,6 +16,9 @@ typedef struct {
 	uint64_t lo, hi;      /* [lo, hi) */
 	unsigned char *buf;   /* hi - lo bytes */
 	int copied;           /* 1 if the bytes were read successfully */
+	unsigned char sparse; /* private anonymous: pages the target never touched read as
+				 zero and are not copied (copying would fault them in) */
+	unsigned char dirty;  /* the buffer holds bytes of an earlier copy */
 } img_region;
 
 typedef struct {

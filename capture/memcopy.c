@@ -10,6 +10,7 @@
 #include "memcopy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -23,9 +24,6 @@
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
-#endif
-#ifndef IOV_MAX
-#define IOV_MAX 1024
 #endif
 
 #define ARENA_HEAP_ALIGN (64ull << 20)
@@ -46,7 +44,32 @@ static int push_vma(mc_vmas *m, const mc_vma *v)
 	return 0;
 }
 
-int mc_read_maps(pid_t pid, mc_vmas *out)
+/* /proc/PID/maps of a running process is read a page at a time, and the kernel
+ * re-finds its place between reads: a mapping split, merged or moved meanwhile can show
+ * up twice or overlap its neighbour. The plan needs disjoint sorted regions, so a torn
+ * read is read again, and after a few tries clipped (the frozen re-read is exact). */
+static int maps_torn(const mc_vmas *m)
+{
+	for (size_t i = 1; i < m->n; i++)
+		if (m->v[i].lo < m->v[i - 1].hi)
+			return 1;
+	return 0;
+}
+
+void mc_vmas_clip(mc_vmas *m)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		mc_vma v = m->v[i];
+		if (k && v.lo < m->v[k - 1].hi)
+			v.lo = m->v[k - 1].hi;
+		if (v.hi > v.lo)
+			m->v[k++] = v;
+	}
+	m->n = k;
+}
+
+static int read_maps_once(pid_t pid, mc_vmas *out)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
@@ -87,6 +110,19 @@ int mc_read_maps(pid_t pid, mc_vmas *out)
 	free(line);
 	fclose(f);
 	return ret;
+}
+
+int mc_read_maps(pid_t pid, mc_vmas *out)
+{
+	for (int tries = 0;; tries++) {
+		int rc = read_maps_once(pid, out);
+		if (rc || !maps_torn(out))
+			return rc;
+		if (tries == 4) {
+			mc_vmas_clip(out);
+			return 0;
+		}
+	}
 }
 
 void mc_vmas_release(mc_vmas *m)
@@ -137,7 +173,19 @@ int mc_is_stacklike(const mc_vmas *m, size_t i)
 
 typedef struct {
 	uint64_t lo, hi;
+	int sparse;
 } want_t;
+
+/* Private anonymous memory: a page the target never touched is zero and absent from its
+ * page tables (pagemap says neither present nor swapped). Shared anonymous memory
+ * (shmem) and file mappings are not: their absent pages hold data elsewhere. */
+static int anon_private(const mc_vma *v)
+{
+	if (v->perms[3] != 'p')
+		return 0;
+	return !v->path[0] || !strcmp(v->path, "[heap]") || !strncmp(v->path, "[anon:", 6) ||
+	       !strncmp(v->path, "/dev/zero", 9);
+}
 
 /* The regions the plan wants, sorted by lo. */
 static int want_list(const mc_vmas *m, const uint64_t *sps, size_t n_sps, want_t **out, size_t *nout)
@@ -165,6 +213,7 @@ static int want_list(const mc_vmas *m, const uint64_t *sps, size_t n_sps, want_t
 			continue;   /* a huge reservation: pre-faulting it could exhaust memory */
 		w[k].lo = lo;
 		w[k].hi = v->hi;
+		w[k].sparse = lo == v->lo && anon_private(v) && !mc_is_stacklike(m, i);
 		k++;
 	}
 	*out = w;
@@ -245,6 +294,7 @@ int64_t mc_plan(img_image *im, const mc_vmas *maps, const uint64_t *stack_sps, s
 			drop_region(im, i);
 			continue;
 		}
+		im->r[i].sparse = (unsigned char)x->sparse;
 		i++;
 	}
 	size_t kept = im->n;   /* sorted, and each equals a wanted region */
@@ -257,6 +307,7 @@ int64_t mc_plan(img_image *im, const mc_vmas *maps, const uint64_t *stack_sps, s
 			free(w);
 			return -ENOMEM;
 		}
+		im->r[im->n - 1].sparse = (unsigned char)w[i].sparse;
 	}
 	img_finish(im);
 	free(w);
@@ -265,32 +316,23 @@ int64_t mc_plan(img_image *im, const mc_vmas *maps, const uint64_t *stack_sps, s
 
 /* ---- the copy ---- */
 
-/* Read region r from offset done on, alone. 0 when complete. */
-static int read_rest(pid_t pid, img_region *r, size_t done)
-{
-	size_t len = r->hi - r->lo;
-	while (done < len) {
-		size_t chunk = len - done > (1u << 30) ? (1u << 30) : len - done;
-		struct iovec li = { r->buf + done, chunk };
-		struct iovec ri = { (void *)(uintptr_t)(r->lo + done), chunk };
-		ssize_t got = process_vm_readv(pid, &li, 1, &ri, 1, 0);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return got < 0 && errno == ESRCH ? -ESRCH : -EFAULT;
-		done += (size_t)got;
-	}
-	return 0;
-}
-
 /* The copy is CPU-bound in the kernel (page walks and memcpy, about 4-5 GB/s per
- * thread), so a large copy is cut into pieces that every CPU takes from a shared
+ * thread), so a large copy is cut into batches that every CPU takes from a shared
  * counter: the pause then shrinks with the number of cores instead of being one
- * thread's memcpy of the whole heap. Small copies stay on the calling thread in
- * batched calls. */
-#define MC_PIECE (16ull << 20)          /* bytes one worker copies at a time */
+ * thread's memcpy of the whole heap. Small copies stay on the calling thread.
+ *
+ * Only pages the target has are read: for a sparse (private anonymous) region,
+ * /proc/PID/pagemap, read while frozen, gives the pages present in RAM or swapped out;
+ * the others were never touched and are zero in the target and in our buffer. Reading
+ * them would fault them in and grow the target's RSS (by every untouched page of its
+ * heap top, its mmapped blocks and its .bss) and lengthen the pause. */
+#define MC_PIECE (16ull << 20)          /* bytes one batch copies at most */
 #define MC_PARALLEL_MIN (32ull << 20)   /* below this, one thread is as fast */
 #define MC_MAX_WORKERS 8
+#define MC_BATCH_IOV 512                /* iovecs per process_vm_readv */
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define PM_BATCH 8192                   /* pagemap entries per pread */
 
 typedef struct {
 	size_t region;
@@ -298,19 +340,98 @@ typedef struct {
 } mc_piece;
 
 typedef struct {
+	mc_piece *p;
+	size_t n, cap;
+	uint64_t bytes;
+} mc_pieces;
+
+typedef struct {
+	size_t from, to;   /* pieces [from, to) */
+} mc_batch;
+
+typedef struct {
 	pid_t pid;
 	img_image *im;
-	mc_piece *p;
-	size_t np;
+	const mc_piece *p;
+	const mc_batch *b;
+	size_t nb;
 	atomic_size_t next;
 	atomic_int gone;
+	atomic_uint_fast64_t copied;
 	atomic_uchar *failed;           /* per region: a piece of it could not be read */
 } mc_job;
 
-static void copy_piece(mc_job *j, const mc_piece *pc)
+static int add_piece(mc_pieces *ps, size_t region, size_t off, size_t len)
+{
+	while (len) {
+		size_t n = len > MC_PIECE ? MC_PIECE : len;
+		if (ps->n == ps->cap) {
+			size_t cap = ps->cap ? ps->cap * 2 : 256;
+			mc_piece *p = realloc(ps->p, cap * sizeof *p);
+			if (!p)
+				return -ENOMEM;
+			ps->p = p;
+			ps->cap = cap;
+		}
+		ps->p[ps->n++] = (mc_piece){ region, off, n };
+		ps->bytes += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Forget an earlier copy's bytes in [off, off+len) of region r's buffer. */
+static void zero_gap(img_region *r, size_t off, size_t len)
+{
+	if (r->dirty && len)
+		madvise(r->buf + off, len, MADV_DONTNEED);   /* anonymous: reads as zero */
+}
+
+/* The pieces of region i: all of it, or for a sparse region the runs of pages the
+ * target has. A pagemap that cannot be read makes the region whole. */
+static int plan_pieces(int pmfd, img_image *im, size_t i, uint64_t *pm, mc_pieces *ps)
+{
+	img_region *r = &im->r[i];
+	size_t len = r->hi - r->lo;
+	const uint64_t pg = 4096;
+	if (!r->sparse || pmfd < 0 || (r->lo | r->hi) & (pg - 1))
+		return add_piece(ps, i, 0, len);
+	size_t npages = len / pg, run = SIZE_MAX, gap = 0;
+	for (size_t p0 = 0; p0 < npages; p0 += PM_BATCH) {
+		size_t n = npages - p0 < PM_BATCH ? npages - p0 : PM_BATCH;
+		ssize_t got = pread(pmfd, pm, n * 8, (off_t)((r->lo / pg + p0) * 8));
+		if (got != (ssize_t)(n * 8)) {
+			/* unreadable pagemap: take the rest whole */
+			zero_gap(r, gap * pg, p0 * pg - gap * pg);
+			size_t from = run != SIZE_MAX ? run : p0;
+			return add_piece(ps, i, from * pg, len - from * pg);
+		}
+		for (size_t k = 0; k < n; k++) {
+			int has = (pm[k] & (PM_PRESENT | PM_SWAPPED)) != 0;
+			size_t pgno = p0 + k;
+			if (has && run == SIZE_MAX) {
+				zero_gap(r, gap * pg, (pgno - gap) * pg);
+				run = pgno;
+			} else if (!has && run != SIZE_MAX) {
+				int rc = add_piece(ps, i, run * pg, (pgno - run) * pg);
+				if (rc)
+					return rc;
+				run = SIZE_MAX;
+				gap = pgno;
+			}
+		}
+	}
+	if (run != SIZE_MAX)
+		return add_piece(ps, i, run * pg, (npages - run) * pg);
+	zero_gap(r, gap * pg, (npages - gap) * pg);
+	return 0;
+}
+
+/* Read one piece from byte done on, alone. */
+static void read_alone(mc_job *j, const mc_piece *pc, size_t done)
 {
 	img_region *r = &j->im->r[pc->region];
-	size_t done = 0;
 	while (done < pc->len) {
 		struct iovec li = { r->buf + pc->off + done, pc->len - done };
 		struct iovec ri = { (void *)(uintptr_t)(r->lo + pc->off + done), pc->len - done };
@@ -325,6 +446,42 @@ static void copy_piece(mc_job *j, const mc_piece *pc)
 		}
 		done += (size_t)got;
 	}
+	atomic_fetch_add(&j->copied, pc->len);
+}
+
+/* One batch: its pieces in process_vm_readv calls of up to MC_BATCH_IOV iovecs; a piece
+ * the kernel stopped in (vanished, shrunk, unreadable page) is finished alone. */
+static void copy_batch(mc_job *j, const mc_batch *b)
+{
+	struct iovec li[MC_BATCH_IOV], ri[MC_BATCH_IOV];
+	size_t k = b->from;
+	while (k < b->to && !atomic_load(&j->gone)) {
+		size_t n = 0;
+		for (size_t m = k; m < b->to && n < MC_BATCH_IOV; m++, n++) {
+			const mc_piece *pc = &j->p[m];
+			const img_region *r = &j->im->r[pc->region];
+			li[n] = (struct iovec){ r->buf + pc->off, pc->len };
+			ri[n] = (struct iovec){ (void *)(uintptr_t)(r->lo + pc->off), pc->len };
+		}
+		ssize_t got = process_vm_readv(j->pid, li, (unsigned long)n, ri, (unsigned long)n, 0);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ESRCH) {
+				atomic_store(&j->gone, 1);
+				return;
+			}
+			got = 0;   /* the first piece failed: it is read alone below */
+		}
+		size_t rem = (size_t)got, end = k + n;
+		while (k < end && rem >= j->p[k].len) {
+			rem -= j->p[k].len;
+			atomic_fetch_add(&j->copied, j->p[k].len);
+			k++;
+		}
+		if (k < end)
+			read_alone(j, &j->p[k++], rem);
+	}
 }
 
 static void *copy_worker(void *arg)
@@ -332,127 +489,77 @@ static void *copy_worker(void *arg)
 	mc_job *j = arg;
 	for (;;) {
 		size_t i = atomic_fetch_add(&j->next, 1);
-		if (i >= j->np || atomic_load(&j->gone))
+		if (i >= j->nb || atomic_load(&j->gone))
 			return NULL;
-		copy_piece(j, &j->p[i]);
+		copy_batch(j, &j->b[i]);
 	}
 }
 
-static int64_t copy_parallel(pid_t pid, img_image *im, uint64_t bytes)
+/* Batches of consecutive pieces, each at most MC_PIECE bytes. */
+static mc_batch *make_batches(const mc_pieces *ps, size_t *nb)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int nw = ncpu < 1 ? 1 : ncpu > MC_MAX_WORKERS ? MC_MAX_WORKERS : (int)ncpu;
-	size_t np = 0;
-	for (size_t i = 0; i < im->n; i++)
-		if (!im->r[i].copied)
-			np += (im->r[i].hi - im->r[i].lo + MC_PIECE - 1) / MC_PIECE;
-	mc_job j = { .pid = pid, .im = im };
-	j.p = malloc((np ? np : 1) * sizeof *j.p);
-	j.failed = calloc(im->n ? im->n : 1, sizeof *j.failed);
-	if (!j.p || !j.failed) {
-		free(j.p);
-		free(j.failed);
-		return -ENOMEM;
+	mc_batch *b = malloc((ps->n ? ps->n : 1) * sizeof *b);
+	if (!b)
+		return NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < ps->n;) {
+		uint64_t bytes = 0;
+		size_t from = i;
+		while (i < ps->n && (i == from || bytes + ps->p[i].len <= MC_PIECE))
+			bytes += ps->p[i++].len;
+		b[n++] = (mc_batch){ from, i };
 	}
-	/* pieces of at most MC_PIECE bytes, in address order */
-	for (size_t i = 0; i < im->n; i++) {
-		if (im->r[i].copied)
-			continue;
-		size_t len = im->r[i].hi - im->r[i].lo;
-		for (size_t off = 0; off < len; off += MC_PIECE)
-			j.p[j.np++] = (mc_piece){ i, off, len - off < MC_PIECE ? len - off : MC_PIECE };
-	}
-	pthread_t th[MC_MAX_WORKERS];
-	int started = 0;
-	for (int w = 1; w < nw && bytes >= MC_PARALLEL_MIN; w++)
-		if (!pthread_create(&th[started], NULL, copy_worker, &j))
-			started++;
-	copy_worker(&j);
-	for (int w = 0; w < started; w++)
-		pthread_join(th[w], NULL);
-	int64_t total = 0;
-	for (size_t i = 0; i < im->n; i++) {
-		if (im->r[i].copied)
-			continue;
-		if (!atomic_load(&j.failed[i])) {
-			im->r[i].copied = 1;
-			total += (int64_t)(im->r[i].hi - im->r[i].lo);
-		}
-	}
-	int gone = atomic_load(&j.gone);
-	free(j.p);
-	free(j.failed);
-	return gone ? -ESRCH : total;
-}
-
-static int64_t copy_batched(pid_t pid, img_image *im)
-{
-	static struct iovec li[IOV_MAX], ri[IOV_MAX];
-	static size_t idx[IOV_MAX];
-	int64_t total = 0;
-	size_t i = 0;
-	while (i < im->n) {
-		size_t k = 0;
-		uint64_t batch = 0;
-		for (; i < im->n && k < IOV_MAX; i++) {
-			img_region *r = &im->r[i];
-			if (r->copied)
-				continue;
-			size_t len = r->hi - r->lo;
-			if (k && batch + len > (1ull << 30))
-				break;   /* keep one call well below the kernel's per-call limit */
-			li[k].iov_base = r->buf;
-			li[k].iov_len = len;
-			ri[k].iov_base = (void *)(uintptr_t)r->lo;
-			ri[k].iov_len = len;
-			idx[k++] = i;
-			batch += len;
-		}
-		if (!k)
-			break;
-		ssize_t got = process_vm_readv(pid, li, (unsigned long)k, ri, (unsigned long)k, 0);
-		if (got < 0) {
-			if (errno == ESRCH)
-				return -ESRCH;
-			if (errno == EINTR) {
-				i = idx[0];
-				continue;
-			}
-			got = 0;   /* the first region failed: it is read alone below */
-		}
-		size_t j = 0;
-		uint64_t rem = (uint64_t)got;
-		while (j < k && rem >= li[j].iov_len) {
-			im->r[idx[j]].copied = 1;
-			rem -= li[j].iov_len;
-			total += (int64_t)li[j].iov_len;
-			j++;
-		}
-		if (j < k) {
-			/* region idx[j] vanished, shrank or holds an unreadable page: finish it
-			 * alone, then go on after it */
-			img_region *r = &im->r[idx[j]];
-			int rc = read_rest(pid, r, (size_t)rem);
-			if (rc == -ESRCH)
-				return -ESRCH;
-			if (rc == 0) {
-				r->copied = 1;
-				total += (int64_t)(r->hi - r->lo);
-			}
-			i = idx[j] + 1;
-		}
-	}
-	return total;
+	*nb = n;
+	return b;
 }
 
 int64_t mc_copy(pid_t pid, img_image *im)
 {
 	img_finish(im);
-	uint64_t bytes = 0;
-	for (size_t i = 0; i < im->n; i++)
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/pagemap", (int)pid);
+	int pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t *pm = malloc(PM_BATCH * sizeof *pm);
+	mc_pieces ps = { 0 };
+	int rc = pm ? 0 : -ENOMEM;
+	for (size_t i = 0; i < im->n && !rc; i++)
 		if (!im->r[i].copied)
-			bytes += im->r[i].hi - im->r[i].lo;
-	if (bytes < MC_PARALLEL_MIN)
-		return copy_batched(pid, im);
-	return copy_parallel(pid, im, bytes);
+			rc = plan_pieces(pm ? pmfd : -1, im, i, pm, &ps);
+	free(pm);
+	if (pmfd >= 0)
+		close(pmfd);
+	size_t nb = 0;
+	mc_batch *b = rc ? NULL : make_batches(&ps, &nb);
+	mc_job j = { .pid = pid, .im = im, .p = ps.p, .b = b, .nb = nb };
+	j.failed = calloc(im->n ? im->n : 1, sizeof *j.failed);
+	if (rc || !b || !j.failed) {
+		free(ps.p);
+		free(b);
+		free(j.failed);
+		return -ENOMEM;
+	}
+
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int nw = ncpu < 1 ? 1 : ncpu > MC_MAX_WORKERS ? MC_MAX_WORKERS : (int)ncpu;
+	pthread_t th[MC_MAX_WORKERS];
+	int started = 0;
+	for (int w = 1; w < nw && ps.bytes >= MC_PARALLEL_MIN; w++)
+		if (!pthread_create(&th[started], NULL, copy_worker, &j))
+			started++;
+	copy_worker(&j);
+	for (int w = 0; w < started; w++)
+		pthread_join(th[w], NULL);
+
+	for (size_t i = 0; i < im->n; i++) {
+		if (im->r[i].copied)
+			continue;
+		im->r[i].dirty = 1;
+		im->r[i].copied = !atomic_load(&j.failed[i]);
+	}
+	int gone = atomic_load(&j.gone);
+	int64_t total = (int64_t)atomic_load(&j.copied);
+	free(ps.p);
+	free(b);
+	free(j.failed);
+	return gone ? -ESRCH : total;
 }

@@ -11,9 +11,13 @@
  * whole. Re-planning while frozen with the maps re-read then keeps the buffers of
  * unchanged mappings, resizes the ones whose end moved and replaces the others.
  *
- * Copy: one process_vm_readv per batch of up to IOV_MAX regions, falling back to
- * per-region reads when a region vanished or changed; regions that cannot be read are
- * marked not copied (img_region.copied = 0), never silently zero.
+ * Copy: private anonymous regions are read only where /proc/PID/pagemap (read while
+ * frozen) shows a page present or swapped; the pages the target never touched are
+ * zero on both sides and are not read, so a capture does not fault them in (it would
+ * grow the target's RSS). The pieces go in batched process_vm_readv calls, on several
+ * threads for large copies, falling back to piece-by-piece reads when a region vanished
+ * or changed; regions that cannot be read are marked not copied
+ * (img_region.copied = 0), never silently zero.
  */
 #ifndef HEAPSNAP_MEMCOPY_H
 #define HEAPSNAP_MEMCOPY_H
@@ -37,9 +41,12 @@ typedef struct {
 	size_t n, cap;
 } mc_vmas;
 
-/* Read /proc/PID/maps (cheap; no smaps). 0 or negative errno (-ESRCH if gone). */
+/* Read /proc/PID/maps (cheap; no smaps). 0 or negative errno (-ESRCH if gone). A read
+ * torn by the running target (overlapping rows) is read again, then clipped. */
 int mc_read_maps(pid_t pid, mc_vmas *out);
 void mc_vmas_release(mc_vmas *m);
+/* Make rows sorted by start disjoint: clip a row that starts inside the one before. */
+void mc_vmas_clip(mc_vmas *m);
 const mc_vma *mc_find(const mc_vmas *m, uint64_t addr);
 
 /* 1 if mapping i looks like a thread stack ([stack], or anonymous rw right above an
@@ -53,8 +60,8 @@ int mc_is_stacklike(const mc_vmas *m, size_t i);
  * bytes planned, or negative errno. */
 int64_t mc_plan(img_image *im, const mc_vmas *maps, const uint64_t *stack_sps, size_t n_sps);
 
-/* Copy every planned region from the target. Returns bytes copied, or negative errno
- * (-ESRCH when the process is gone). */
+/* Copy every planned region from the target. Returns bytes read (absent pages of sparse
+ * regions are not read), or negative errno (-ESRCH when the process is gone). */
 int64_t mc_copy(pid_t pid, img_image *im);
 
 #endif

@@ -5,7 +5,11 @@ dynamic build with libc debug symbols, without them, and the static build:
   * no freed block is in_use;
   * all eight mallinfo2 figures of `summary --json` equal the fixture's own;
   * every arena is consistent; the parked threads are recorded;
-  * the target is running afterwards and its heap is unchanged (it checks itself).
+  * the target is running afterwards and its heap is unchanged (it checks itself);
+  * the capture did not grow the target's memory: its VmRSS is the same before and
+    after (fx_heap has ~100 MB it never touched: a 48 MiB .bss buffer, untouched ends
+    of mmapped blocks and heap tops; reading them would fault them in), and the
+    snapshot's per-mapping Rss adds up to that VmRSS.
 """
 import os
 import signal
@@ -33,6 +37,14 @@ def read_truth(path):
     return mi, live, freed
 
 
+def vm_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def self_check(p, truth):
     chk = truth + ".check"
     if os.path.exists(chk):
@@ -56,7 +68,11 @@ for name, exe, opts in cases:
     T.check(mi is not None and len(live) > 1000 and len(freed) > 100,
             "%s: truth file complete (%d live, %d freed)" % (name, len(live), len(freed)))
     out = os.path.join(d, exe + ".hsnap")
+    rss0 = vm_rss_kb(p.pid)
     T.capture(p.pid, out, *opts)
+    rss1 = vm_rss_kb(p.pid)
+    T.check(rss1 - rss0 <= 512, "%s: the capture grew the target's RSS from %d to %d kB"
+            % (name, rss0, rss1))
 
     con = T.db(out)
     chunks = {addr + 16: (usable, state) for addr, usable, state in
@@ -76,6 +92,9 @@ for name, exe, opts in cases:
     T.check_eq(states, {0, 1, 2, 3, 4, 5}, name + ": chunk states present")
     parked = con.execute("SELECT count(*) FROM thread WHERE syscall_nr IS NOT NULL").fetchone()[0]
     T.check(parked >= 1, name + ": a thread parked in a syscall is recorded")
+    smaps_rss = con.execute("SELECT sum(rss_kb) FROM mapping").fetchone()[0]
+    T.check(abs(smaps_rss - rss1) <= 512, "%s: smaps Rss sums to %d kB, VmRSS is %d kB"
+            % (name, smaps_rss, rss1))
     used_dbg = con.execute("SELECT debug_symbols FROM capture").fetchone()[0]
     if opts:
         T.check_eq(used_dbg, 0, name + ": heuristics were used")
@@ -89,7 +108,9 @@ for name, exe, opts in cases:
     T.assert_running(p, "after capture (%s)" % name)
     self_check(p, truth)
     T.check_eq(T.stop(p), 0, name + ": fixture exit status")
-    print("%s: %d live blocks exact, %d freed not in use, %d arenas consistent, mallinfo %s"
-          % (name, len(live), len(freed), narenas, " ".join("%s=%d" % (f, mi[f]) for f in FIELDS)))
+    print("%s: %d live blocks exact, %d freed not in use, %d arenas consistent, mallinfo %s; "
+          "VmRSS %d -> %d kB"
+          % (name, len(live), len(freed), narenas, " ".join("%s=%d" % (f, mi[f]) for f in FIELDS),
+             rss0, rss1))
     os.unlink(out)
 print("ok: fixture heap matches its ground truth")

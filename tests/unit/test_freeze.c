@@ -983,6 +983,82 @@ static void test_plan(void)
 	fprintf(stderr, "copy plan: kept, resized, dropped, added, stacks trimmed; unreadable region marked\n");
 }
 
+static int self_page_present(const void *addr)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t e = 0;
+	off_t off = (off_t)((uintptr_t)addr / 4096 * 8);
+	ssize_t got = fd >= 0 ? pread(fd, &e, 8, off) : -1;
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ(got, 8);
+	return (e >> 63) & 1;
+}
+
+/* Sparse copy: of a private anonymous mapping only the pages the target touched are
+ * read (the others would be faulted in); a page dropped since an earlier copy into the
+ * same buffer reads as zero, not as the old bytes. */
+static void test_sparse_copy(void)
+{
+	const size_t pg = 4096, npg = 64;
+	unsigned char *mem = mmap(NULL, pg * npg, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(mem != MAP_FAILED);
+	madvise(mem, pg * npg, MADV_NOHUGEPAGE);
+	memset(mem + 1 * pg, 0x11, pg);
+	memset(mem + 40 * pg, 0x40, pg);
+	uint64_t base = (uint64_t)(uintptr_t)mem;
+	mc_vma c[] = { vma(base, base + npg * pg, "rw-p", "") };
+	mc_vmas m = { c, 1, 1 };
+	img_image im;
+	img_init(&im);
+	CHECK_EQ(mc_plan(&im, &m, NULL, 0), (int64_t)(npg * pg));
+	CHECK(im.r[0].sparse);
+	CHECK_EQ(mc_copy(getpid(), &im), (int64_t)(2 * pg));   /* only the touched pages */
+	CHECK(im.r[0].copied);
+	CHECK(!self_page_present(mem + 2 * pg));               /* not faulted in */
+	CHECK(!self_page_present(mem + 63 * pg));
+	CHECK_EQ(img_u64(&im, base + 1 * pg + 8, NULL), 0x1111111111111111ull);
+	CHECK_EQ(img_u64(&im, base + 40 * pg, NULL), 0x4040404040404040ull);
+	CHECK_EQ(img_u64(&im, base + 2 * pg, NULL), 0);
+
+	/* the target drops page 1 and touches page 3; the re-plan keeps the buffer */
+	madvise(mem + 1 * pg, pg, MADV_DONTNEED);
+	memset(mem + 3 * pg, 0x33, pg);
+	CHECK_EQ(mc_plan(&im, &m, NULL, 0), (int64_t)(npg * pg));
+	CHECK(im.r[0].dirty);
+	CHECK_EQ(mc_copy(getpid(), &im), (int64_t)(2 * pg));
+	CHECK_EQ(img_u64(&im, base + 1 * pg + 8, NULL), 0);    /* not the old 0x11 bytes */
+	CHECK_EQ(img_u64(&im, base + 3 * pg, NULL), 0x3333333333333333ull);
+	CHECK_EQ(img_u64(&im, base + 40 * pg, NULL), 0x4040404040404040ull);
+	img_release(&im);
+
+	/* a shared or file mapping is never sparse: its absent pages are not zero */
+	mc_vma f[] = { vma(base, base + npg * pg, "rw-s", "/dev/shm/x") };
+	mc_vmas mf = { f, 1, 1 };
+	img_init(&im);
+	CHECK_EQ(mc_plan(&im, &mf, NULL, 0), (int64_t)(npg * pg));
+	CHECK(!im.r[0].sparse);
+	img_release(&im);
+	munmap(mem, pg * npg);
+
+	/* a maps read torn by a running target: overlapping rows are clipped */
+	mc_vma t[] = {
+		vma(0x1000, 0x5000, "rw-p", ""),
+		vma(0x3000, 0x8000, "rw-p", ""),   /* overlaps the one before */
+		vma(0x4000, 0x6000, "rw-p", ""),   /* inside: dropped */
+		vma(0x9000, 0xa000, "rw-p", ""),
+	};
+	mc_vmas mt = { t, 4, 4 };
+	mc_vmas_clip(&mt);
+	CHECK_EQ(mt.n, 3);
+	CHECK_EQ(mt.v[0].hi, 0x5000);
+	CHECK_EQ(mt.v[1].lo, 0x5000);
+	CHECK_EQ(mt.v[1].hi, 0x8000);
+	CHECK_EQ(mt.v[2].lo, 0x9000);
+	fprintf(stderr, "sparse copy: untouched pages not read, dropped pages zero; torn maps clipped\n");
+}
+
 static int verify_calls;
 static int verify_third(fw_result *r, void *arg)
 {
@@ -1026,6 +1102,7 @@ int main(void)
 	if (!dbg_main_arena)
 		fprintf(stderr, "no libc debug symbols: the heap consistency check is off\n");
 	test_plan();
+	test_sparse_copy();
 	test_wrong_pid();
 	test_repeated_captures(4, 50, 0, 0, 0);
 	test_repeated_captures(1, 20, 0, 0, 0);
