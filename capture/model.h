@@ -213,6 +213,7 @@ typedef struct {
 	int attempts;             /* freezes made (>1 if the heap had to be re-frozen) */
 	int threads_ran_out;      /* threads we let run out of the allocator */
 	int threads_in_flux;
+	int threads_in_tracker;   /* threads found inside a tracking-library hook (not stored) */
 } hs_freezeinfo;
 
 /* ---- allocation tracking (libheapsnap_preload.so, read by tracking.c) ---- */
@@ -253,6 +254,7 @@ typedef struct {
 	uint32_t n_stacks, max_stacks, n_threads, max_threads, n_unloads;
 	uint64_t dl_gen, seq;
 	uint64_t n_fallback, n_bootstrap, n_foreign_free;
+	uint64_t n_fork_torn;   /* hooks torn by a fork (counters may be off by one block each) */
 	/* the join of headers and the heap walk */
 	uint64_t tracked_count, tracked_bytes;     /* origin stack/no_stack/table_full/bad: requested bytes */
 	uint64_t internal_count, internal_bytes;   /* origin internal */

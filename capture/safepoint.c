@@ -37,6 +37,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "preload/hp_format.h"
 
 #define SP_MAX_FRAMES 64          /* libc frames unwound per context */
 #define SP_STACK_FIRST 4096       /* bytes of stack read first */
@@ -72,6 +75,7 @@ struct sp_libc {
 	size_t rawsz;
 	GElf_Phdr xseg[4];            /* executable PT_LOADs, for reading code bytes */
 	int nxseg;
+	uint64_t trk_state;           /* heapsnap_tracker_state in the target, 0 if none */
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -422,6 +426,12 @@ void sp_libc_close(sp_libc *l)
 		close(l->fd);
 	free(l->r);
 	free(l);
+}
+
+void sp_libc_set_tracker(sp_libc *l, uint64_t state_addr)
+{
+	if (l)
+		l->trk_state = state_addr;
 }
 
 int sp_libc_exact(const sp_libc *l)
@@ -970,7 +980,62 @@ typedef struct {
 	sp_stack *sb;
 	sp_result *res;
 	int no_hwbp;              /* test hook HEAPSNAP_TEST_SINGLESTEP: the fallback only */
+	uint64_t *trk_where;      /* per thread of s: address of its tracker `where` flag, 0 */
 } sp_ctx;
+
+/* ------------------------------------------------------------------------------------ */
+/* the tracking library's per-thread flags                                              */
+
+/* Inside the tracking library's hooks (where != HP_WHERE_OUT: its own state or, below
+ * it, the heap may be mid-update)? Read now from the stopped thread's record. A thread
+ * without a record has not been through a hook. */
+static int in_tracker(sp_ctx *cx, int i)
+{
+	if (!cx->trk_where || !cx->trk_where[i])
+		return 0;
+	uint32_t where = 0;
+	struct iovec li = { &where, sizeof where };
+	struct iovec ri = { (void *)(uintptr_t)cx->trk_where[i], sizeof where };
+	if (process_vm_readv(cx->s->pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof where)
+		return 0;
+	return where != HP_WHERE_OUT;
+}
+
+/* The address of each thread's `where` flag, from the exported thread table (read while
+ * frozen: records are published before their tid). NULL without the library. */
+static uint64_t *tracker_flags(const sp_libc *l, frz_session *s)
+{
+	if (!l->trk_state)
+		return NULL;
+	struct hp_state st;
+	struct iovec li = { &st, sizeof st };
+	struct iovec ri = { (void *)(uintptr_t)l->trk_state, sizeof st };
+	if (process_vm_readv(s->pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof st ||
+	    st.magic != HP_MAGIC || st.version != HP_FORMAT_VERSION)
+		return NULL;   /* not initialized yet (no thread is in a hook then) */
+	uint32_t n = st.n_threads < st.max_threads ? st.n_threads : st.max_threads;
+	if (n > 65536)
+		n = 65536;
+	uint64_t *flags = calloc((size_t)s->n + 1, sizeof *flags);
+	struct hp_thread_pub *pub = calloc(n ? n : 1, sizeof *pub);
+	li = (struct iovec){ pub, n * sizeof *pub };
+	ri = (struct iovec){ (void *)(uintptr_t)st.thread_table, n * sizeof *pub };
+	if (!flags || !pub || (n && process_vm_readv(s->pid, &li, 1, &ri, 1, 0) !=
+				   (ssize_t)(n * sizeof *pub))) {
+		free(pub);
+		free(flags);
+		return NULL;
+	}
+	for (int i = 0; i < s->n; i++)
+		for (uint32_t k = 0; k < n; k++)
+			if (pub[k].tid == s->t[i].tid) {
+				flags[i] = st.thread_table + k * sizeof *pub +
+					   offsetof(struct hp_thread_pub, where);
+				break;
+			}
+	free(pub);
+	return flags;
+}
 
 static int is_stop_sig(int sig)
 {
@@ -1061,8 +1126,8 @@ static enum run_end run_to_bp(sp_ctx *cx, frz_thread *t, uint64_t pc, uint64_t c
 }
 
 /* Single-step t until it is out of the allocator. */
-static enum run_end step_out(sp_ctx *cx, frz_thread *t, uint64_t exit_cfa, uint64_t deadline,
-			     int *sysnr)
+static enum run_end step_out(sp_ctx *cx, frz_thread *t, int ti, uint64_t exit_cfa,
+			     uint64_t deadline, int *sysnr)
 {
 	for (int steps = 0; steps < SP_MAX_STEPS; steps++) {
 		if (frz_interrupted)
@@ -1090,6 +1155,8 @@ static enum run_end step_out(sp_ctx *cx, frz_thread *t, uint64_t exit_cfa, uint6
 		 * no need to unwind at every step */
 		if (exit_cfa && t->regs.rsp < exit_cfa)
 			continue;
+		if (in_tracker(cx, ti))
+			continue;
 		sp_class c;
 		classify(cx->l, cx->sb, &t->regs, 1, &c);
 		if (!c.in_alloc)
@@ -1098,7 +1165,8 @@ static enum run_end step_out(sp_ctx *cx, frz_thread *t, uint64_t exit_cfa, uint6
 	return RUN_TIMEOUT;
 }
 
-static enum hs_safepoint run_out(sp_ctx *cx, frz_thread *t, sp_class *c, uint64_t deadline, int *sysnr)
+static enum hs_safepoint run_out(sp_ctx *cx, frz_thread *t, int ti, sp_class *c, uint64_t deadline,
+				 int *sysnr)
 {
 	frz_block_async(t);
 	for (int round = 0; round < SP_MAX_ROUNDS; round++) {
@@ -1108,9 +1176,9 @@ static enum hs_safepoint run_out(sp_ctx *cx, frz_thread *t, sp_class *c, uint64_
 		if (c->exit_pc && !cx->no_hwbp) {
 			e = run_to_bp(cx, t, c->exit_pc, c->exit_cfa, deadline, sysnr);
 			if (e == RUN_NOBP)
-				e = step_out(cx, t, c->exit_cfa, deadline, sysnr);
+				e = step_out(cx, t, ti, c->exit_cfa, deadline, sysnr);
 		} else {
-			e = step_out(cx, t, c->exit_cfa, deadline, sysnr);
+			e = step_out(cx, t, ti, c->exit_cfa, deadline, sysnr);
 		}
 		switch (e) {
 		case RUN_HIT:
@@ -1118,8 +1186,10 @@ static enum hs_safepoint run_out(sp_ctx *cx, frz_thread *t, sp_class *c, uint64_
 			if (!t->regs_valid)
 				return HS_SP_IN_FLUX;
 			classify(cx->l, cx->sb, &t->regs, 1, c);
-			if (!c->in_alloc)
+			if (!c->in_alloc && !in_tracker(cx, ti))
 				return HS_SP_RAN_OUT;
+			if (!c->in_alloc)   /* out of glibc, still in a tracker hook: step */
+				c->exit_pc = c->exit_cfa = 0;
 			continue;   /* still inside (the unwind saw less than the whole nest) */
 		case RUN_PARK_LOCK:
 			return HS_SP_PARKED_LOCK;
@@ -1139,7 +1209,7 @@ int sp_reach_safepoints(frz_session *s, sp_libc *l, enum hs_safepoint *out, int 
 {
 	uint64_t budget = res->budget_ns ? res->budget_ns : SP_DEFAULT_BUDGET;
 	res->ran_out = res->parked = res->in_flux = res->unknown = 0;
-	res->bp_runs = res->steps = res->below_handler = 0;
+	res->bp_runs = res->steps = res->below_handler = res->in_tracker = 0;
 	int n = s->n;
 	for (int i = 0; i < n; i++) {
 		frz_thread *t = &s->t[i];
@@ -1152,7 +1222,7 @@ int sp_reach_safepoints(frz_session *s, sp_libc *l, enum hs_safepoint *out, int 
 	sb.buf = malloc(SP_STACK_SCAN);
 	if (!sb.buf)
 		return -ENOMEM;
-	sp_ctx cx = { s, l, &sb, res, 0 };
+	sp_ctx cx = { s, l, &sb, res, 0, tracker_flags(l, s) };
 	const char *hook = getenv("HEAPSNAP_TEST_SINGLESTEP");
 	cx.no_hwbp = (hook && *hook == '1') || !frz_hwbp_works();
 	/* an overall bound, so that many stuck threads cannot stretch the pause */
@@ -1174,7 +1244,9 @@ int sp_reach_safepoints(frz_session *s, sp_libc *l, enum hs_safepoint *out, int 
 		int sysnr = syscall_nr[i];
 		sp_class c;
 		classify(l, &sb, &t->regs, sysnr < 0, &c);
-		if (!c.in_alloc) {
+		int hooked = in_tracker(&cx, i);
+		res->in_tracker += hooked;
+		if (!c.in_alloc && !hooked) {
 			if (c.failed) {
 				out[i] = HS_SP_UNKNOWN;
 				res->unknown++;
@@ -1205,7 +1277,7 @@ int sp_reach_safepoints(frz_session *s, sp_libc *l, enum hs_safepoint *out, int 
 		}
 		uint64_t deadline = now + budget < all_deadline ? now + budget : all_deadline;
 		int nr = -1;
-		out[i] = run_out(&cx, t, &c, deadline, &nr);
+		out[i] = run_out(&cx, t, i, &c, deadline, &nr);
 		syscall_nr[i] = t->regs_valid && !t->gone ? blocked_syscall(&t->regs) : -1;
 		if (nr >= 0)
 			syscall_nr[i] = nr;
@@ -1217,6 +1289,7 @@ int sp_reach_safepoints(frz_session *s, sp_libc *l, enum hs_safepoint *out, int 
 		}
 	}
 	free(sb.buf);
+	free(cx.trk_where);
 	if (frz_interrupted)
 		ret = -EINTR;
 	return ret;

@@ -31,6 +31,13 @@ typedef struct sp_libc sp_libc;   /* libc's malloc code range and CFI, opaque */
 sp_libc *sp_libc_open(const char *path, uint64_t load_base, int no_debug);
 void sp_libc_close(sp_libc *l);
 
+/* The target runs the tracking library (heapsnap run): its exported state is at
+ * state_addr. Each thread's `where` flag there then also decides its safe point: a
+ * thread inside a hook (where != HP_WHERE_OUT) runs on until the hook is done, since
+ * the library's state (a block header, a counter) may be mid-update even when no glibc
+ * allocator frame is on its stack. */
+void sp_libc_set_tracker(sp_libc *l, uint64_t state_addr);
+
 /* 1 if the allocator range came from symbols (.symtab or debug file), 0 if estimated
  * from .dynsym. */
 int sp_libc_exact(const sp_libc *l);
@@ -41,6 +48,7 @@ typedef struct {
 	int unknown;                  /* threads whose libc frames could not be unwound */
 	int bp_runs, steps;           /* breakpoint runs and single steps used */
 	int below_handler;            /* threads found inside the allocator below a signal handler */
+	int in_tracker;               /* threads inside a tracking-library hook at the freeze */
 } sp_result;
 
 /* For every thread of the frozen session: classify; run the ones inside the allocator

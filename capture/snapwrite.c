@@ -725,7 +725,7 @@ static int w_tracking(sw_ctx *w, const hs_capture *c)
 	sqlite3_stmt *st;
 	if (!t->found)
 		return 0;
-	if (prep(w, &st, "INSERT INTO tracking VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"))
+	if (prep(w, &st, "INSERT INTO tracking VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"))
 		return -1;
 	row r = { st, SQLITE_OK };
 	int mod_ok = t->module_idx >= 0 && (size_t)t->module_idx < c->n_modules;
@@ -742,7 +742,7 @@ static int w_tracking(sw_ctx *w, const hs_capture *c)
 			t->untracked_count, t->untracked_bytes, t->table_full_count,
 			t->missing_count, t->missing_bytes, t->extra_count, t->extra_bytes,
 			t->n_fallback, t->n_bootstrap, t->n_foreign_free,
-			(uint64_t)t->threads_in_hook, (uint64_t)t->threads_in_alloc,
+			(uint64_t)t->threads_in_hook, (uint64_t)t->threads_in_alloc, t->n_fork_torn,
 		};
 		for (int k = 0; k < (int)(sizeof v / sizeof *v); k++)
 			if (!t->counters_read && k >= 17 && k <= 20)
@@ -750,7 +750,7 @@ static int w_tracking(sw_ctx *w, const hs_capture *c)
 			else
 				b_u64(&r, 6 + k, v[k]);
 	} else {
-		for (int k = 6; k <= 31; k++)
+		for (int k = 6; k <= 32; k++)
 			b_null(&r, k);
 	}
 	int rc = step(w, &r, "tracking");

@@ -12,7 +12,9 @@
 #include "tracking.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gelf.h>
+#include <inttypes.h>
 #include <libelf.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,6 +93,42 @@ static int dynsym_value(int fd, const char *name, uint64_t *value)
 	}
 	elf_end(e);
 	return rc;
+}
+
+int trk_locate(pid_t pid, const mc_vmas *m, uint64_t *state_addr)
+{
+	const mc_vma *hit = NULL;
+	for (size_t i = 0; i < m->n && !hit; i++)
+		if (m->v[i].offset == 0 && trk_is_library(m->v[i].path))
+			hit = &m->v[i];
+	if (!hit)
+		return -ENOENT;
+	char path[96];
+	snprintf(path, sizeof path, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, hit->lo,
+		 hit->hi);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	uint64_t value = 0, vaddr0 = 0;
+	int rc = dynsym_value(fd, HP_STATE_SYMBOL, &value);
+	/* the load bias: the mapping of file offset 0 is the first PT_LOAD's page */
+	Elf *e = rc ? NULL : elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	size_t nph = 0;
+	if (e && !elf_getphdrnum(e, &nph))
+		for (size_t i = 0; i < nph; i++) {
+			GElf_Phdr ph;
+			if (gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_LOAD) {
+				vaddr0 = ph.p_vaddr & ~(uint64_t)4095;
+				break;
+			}
+		}
+	if (e)
+		elf_end(e);
+	close(fd);
+	if (rc)
+		return -ENOENT;
+	*state_addr = hit->lo - vaddr0 + value;
+	return 0;
 }
 
 /* The index of a counted stack id in the per-id arrays: real ids as themselves, then
@@ -323,6 +361,7 @@ int trk_read(img_image *im, hs_capture *c, const char *root)
 	t->n_fallback = st.n_fallback;
 	t->n_bootstrap = st.n_bootstrap;
 	t->n_foreign_free = st.n_foreign_free;
+	t->n_fork_torn = st.n_fork_torn;
 	if (st.pid && st.pid != (uint32_t)c->proc.pid)
 		note(t, "the tracker state belongs to pid %u", st.pid);
 

@@ -15,11 +15,16 @@
 #define HEAPSNAP_TRACKING_H
 
 #include "image.h"
+#include "memcopy.h"
 #include "model.h"
 #include "symbols.h"
 
 /* 1 if path names the tracking library (its file name is libheapsnap_preload.so) */
 int trk_is_library(const char *path);
+
+/* Before a freeze: the address of `heapsnap_tracker_state` in a running target with the
+ * library mapped (maps m), for the safe points. 0, or -ENOENT (no library), -errno. */
+int trk_locate(pid_t pid, const mc_vmas *m, uint64_t *state_addr);
 
 /* Find the library among c->modules (mod_collect must have run), read its state from
  * the image and join every in-use chunk of c->chunks with its header. root: prefix to

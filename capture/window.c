@@ -27,6 +27,7 @@
 
 #include "freeze.h"
 #include "safepoint.h"
+#include "tracking.h"
 
 void fw_options_default(fw_options *o)
 {
@@ -272,6 +273,9 @@ int fw_capture(pid_t pid, const fw_options *o, fw_result *r, char *err, size_t e
 	}
 	if (!o->no_safepoints) {
 		lc = open_libc(pid, &pre, o->no_debug);
+		uint64_t trk_state;
+		if (lc && !trk_locate(pid, &pre, &trk_state))
+			sp_libc_set_tracker(lc, trk_state);
 		frz_hwbp_works();   /* probed now, outside the frozen window */
 	}
 	outc = calloc(FRZ_MAX_THREADS, sizeof *outc);
@@ -378,6 +382,7 @@ int fw_capture(pid_t pid, const fw_options *o, fw_result *r, char *err, size_t e
 		fi->copy_bytes = copied > 0 ? (uint64_t)copied : 0;
 		fi->threads_ran_out = spr.ran_out;
 		fi->threads_in_flux = spr.in_flux;
+		fi->threads_in_tracker = spr.in_tracker;
 		if (fill_threads(r, &s, outc, sysnr)) {
 			ret = fail(err, errlen, -ENOMEM, "out of memory");
 			goto out;

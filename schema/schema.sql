@@ -296,11 +296,15 @@ CREATE TABLE tracking (
   n_bootstrap      INTEGER,           -- allocations served from its bootstrap buffer
   n_foreign_free   INTEGER,           -- frees/reallocs of pointers it did not make
   threads_in_hook  INTEGER,           -- threads copied inside a hook, outside the real allocator
-  threads_in_alloc INTEGER            -- threads copied inside the real allocator through a hook
+  threads_in_alloc INTEGER,           -- threads copied inside the real allocator through a hook
+  fork_torn        INTEGER            -- in a fork child: threads of the parent that were inside a
+                                      -- hook at the fork; missing/extra may each be off by up to
+                                      -- this many blocks (the headers stay exact)
 );
 -- The library's live thread records at the copy: what each thread was doing with the
--- allocator (its exact "inside the allocator" flag). Recorded, not yet used to choose
--- safe points (see docs/capture.md).
+-- allocator (its exact "inside the allocator" flag). The capture runs every thread with a
+-- flag set on until it is clear (docs/capture.md), so after the safe points only parked
+-- or in-flux threads show one.
 CREATE TABLE tracking_thread (
   tid              INTEGER PRIMARY KEY, -- the thread (a thread row unless it exited meanwhile)
   "where"          INTEGER NOT NULL,  -- 0 outside the library, 1 in a hook (the library's own

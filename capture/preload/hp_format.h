@@ -125,7 +125,10 @@ struct hp_state {
 	volatile uint64_t n_checked;      /* 112: HEAPSNAP_CHECK: stacks compared */
 	volatile uint64_t n_bootstrap;    /* 120: allocations served from the bootstrap buffer */
 	volatile uint64_t n_foreign_free; /* 128: free/realloc of pointers the library did not make */
-	uint64_t reserved[7];             /* 136 */
+	volatile uint64_t n_fork_torn;    /* 136: threads caught inside a hook by another thread's
+					   *      fork: in the child, each may leave the live
+					   *      counters off by one block against the headers */
+	uint64_t reserved[6];             /* 144 */
 	volatile uint64_t seq;       /* 192: the sequence counter (alone on its cache line):
 				      *      every seq handed out so far is below it */
 	uint64_t pad[7];             /* 200 .. 256 */

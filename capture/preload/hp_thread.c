@@ -160,6 +160,10 @@ static void atfork_child(void)
 		if (me && p == me->pub)
 			continue;
 		if (p->tid != 0 && (!shared_rec || p != shared_rec->pub)) {
+			/* it was mid-hook when the fork copied memory: its counter update and
+			 * the block's header may disagree here, by one block */
+			if (p->where != HP_WHERE_OUT)
+				s->n_fork_torn++;
 			p->tid = 0;
 			p->where = HP_WHERE_OUT;
 		}

@@ -227,12 +227,16 @@ snap = os.path.join(d, "child.hsnap")
 T.capture(child, snap)
 os.kill(child, signal.SIGCONT)
 expect(by_key(snap, "function"), {"p_alloc": (80, 2), "c_alloc": (200, 4)}, "fork child")
-# Known, not yet explained: about one run in several, the fork child shows one header
-# its counters do not count (issue #3's note). The per-site figures above stay exact.
-mc = tracking_row(snap)["missing_count"]
-if mc:
-    print("fork child: KNOWN ISSUE: %d header(s) not in the counters" % mc)
-T.check(mc <= 1, "fork child: counters (missing %d)" % mc)
+# The churn thread may be inside a hook at the instant of a fork: the child then has
+# its counter update without the header (or the reverse), by one block. The library
+# counts such threads (fork_torn); the counters may be off by at most that many, the
+# headers and so the per-site figures above stay exact.
+row = tracking_row(snap)
+mc, xc, torn = row["missing_count"], row["extra_count"], row["fork_torn"]
+if mc or xc:
+    print("fork child: counters off by %d/%d, %d thread(s) torn by the fork" % (mc, xc, torn))
+T.check(mc + xc <= torn, "fork child: counters off (missing %d, extra %d) beyond the %d torn hook(s)"
+        % (mc, xc, torn))
 wait_stopped(p.pid)
 snap = os.path.join(d, "parent.hsnap")
 T.capture(p.pid, snap)
