@@ -261,7 +261,9 @@ static int check_schema(snap *s, char *err, size_t n)
 		if (r != SQLITE_ROW) {
 			if (r == SQLITE_DONE)
 				status = say(err, n, SNAP_ERR_DAMAGED, s->path,
-					     "damaged snapshot: table '%s' has no column '%s'", t, c);
+					     "damaged snapshot: table '%s' has no column '%s' (or written by an "
+					     "earlier development build of format %d: capture again)", t, c,
+					     s->format);
 			else
 				status = say(err, n, SNAP_ERR_DAMAGED, s->path, "damaged snapshot: %s",
 					     sqlite3_errmsg(s->db));

@@ -1,7 +1,8 @@
 """test_report.py -- `heapsnap report`: one self-contained HTML page, loaded by headless
 Chromium.
 
-  * fx_grow under `heapsnap run`, captured before and after growing one site; the report
+  * fx_grow --list under `heapsnap run`, captured before and after growing one site and
+    one list (the object whose retained size grows: 30 nodes of 224-byte chunks); the report
     of B with --diff A is written 0600, holds no http(s) reference and one JSON blob
     whose summary equals `summary --json`;
   * Chromium loads it from file:// with no console message at all (errors, uncaught
@@ -74,7 +75,7 @@ def start(argv, **kw):
 
 
 # ---------------------------------------------------------------- the page itself
-p = start([T.HEAPSNAP, "run", "--", T.fixture("fx_grow")])
+p = start([T.HEAPSNAP, "run", "--", T.fixture("fx_grow"), "--list"])
 a, b = os.path.join(d, "a.hsnap"), os.path.join(d, "b.hsnap")
 T.capture(p.pid, a)
 p.stdin.write("more\n")
@@ -95,6 +96,8 @@ B = blob(html)
 S = T.summary_json(b)
 T.check_eq(B["summary"]["memory"], S["memory"], "blob summary = summary --json")
 T.check_eq(B["diff_site"]["diff"]["rows"][0]["delta_bytes"], 75000, "blob diff top row")
+G = B["diff_site"]["objects"]["grown"]
+T.check(G and G[0]["retained_delta"] == 6720, "blob: the list head gained 30 nodes x 224 bytes")
 bad = T.heapsnap("report", os.path.join(d, "missing.hsnap"))
 T.check_eq(bad.returncode, 2, "missing file: exit 2")
 
@@ -106,7 +109,10 @@ P, M = S["process"], S["memory"]
 for what, text in (("pid", "pid %d" % P["pid"]), ("comm", P["comm"]),
                    ("VIRT", human(M["virt_kb"] * 1024)), ("RES", human(M["res_kb"] * 1024)),
                    ("SHR", human(M["shr_kb"] * 1024)), ("top site", "grow_site (fx_grow)"),
-                   ("diff delta", "+" + human(75000)), ("born chunks", "25 chunks")):
+                   ("diff delta", "+" + human(75000)), ("born chunks", "55 chunks"),
+                   ("grown objects", "gain the most retained bytes"),
+                   ("list head's retained gain", "+" + human(6720)),
+                   ("born retained by site", human(75600))):
     T.check(text in dom, "DOM shows %s (%r)" % (what, text))
 if B.get("leaks"):
     dl = B["leaks"]["definitely_lost"]
