@@ -213,7 +213,7 @@ static int want_list(const mc_vmas *m, const uint64_t *sps, size_t n_sps, want_t
 			continue;   /* a huge reservation: pre-faulting it could exhaust memory */
 		w[k].lo = lo;
 		w[k].hi = v->hi;
-		w[k].sparse = lo == v->lo && anon_private(v) && !mc_is_stacklike(m, i);
+		w[k].sparse = lo == v->lo && anon_private(v);
 		k++;
 	}
 	*out = w;
@@ -303,7 +303,10 @@ int64_t mc_plan(img_image *im, const mc_vmas *maps, const uint64_t *stack_sps, s
 		total += (int64_t)(w[i].hi - w[i].lo);
 		if (has_region(im, kept, w[i].lo))
 			continue;
-		if (!img_add(im, w[i].lo, w[i].hi, 1)) {
+		/* pre-faulted before the freeze; while frozen (live stacks, an exited thread's
+		 * cached stack, mappings new since) faulting our side costs the same during
+		 * the copy, and then only for the pages the target has */
+		if (!img_add(im, w[i].lo, w[i].hi, stack_sps == NULL)) {
 			free(w);
 			return -ENOMEM;
 		}

@@ -7,9 +7,12 @@
  * Thread stacks ([stack], and anonymous mappings right above a ---p guard page, as
  * glibc allocates them) are planned once the stack pointers are
  * known, while frozen: trimmed to [rsp - 128, end) of the thread that owns them (the red
- * zone included); a stack-looking mapping that no thread's rsp points into is copied
- * whole. Re-planning while frozen with the maps re-read then keeps the buffers of
- * unchanged mappings, resizes the ones whose end moved and replaces the others.
+ * zone included); a stack-looking mapping that no thread's rsp points into (an exited
+ * thread's stack glibc keeps for reuse) is copied whole, sparse. Re-planning while
+ * frozen with the maps re-read then keeps the buffers of unchanged mappings, resizes
+ * the ones whose end moved and replaces the others; buffers added while frozen are not
+ * pre-faulted (faulting them costs the same during the copy, and only for the pages
+ * the target has).
  *
  * Copy: private anonymous regions are read only where /proc/PID/pagemap (read while
  * frozen) shows a page present or swapped; the pages the target never touched are
