@@ -1,4 +1,7 @@
-/* graph_labels.c -- class and allocation-site names per graph node (graph_labels.h). */
+/* graph_labels.c -- class and allocation-site names per graph node, and where each root
+ * came from (graph_labels.h). */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,4 +158,60 @@ const char *gl_site(void *ctx, uint32_t node)
 {
 	const gl_labels *l = ctx;
 	return node < l->n && l->site[node] ? l->names[l->site[node] - 1] : NULL;
+}
+
+/* "+0x10" / "-0x8" */
+static void gl_signed_hex(char *buf, size_t n, int64_t v)
+{
+	if (v < 0)
+		snprintf(buf, n, "-0x%" PRIx64, -(uint64_t)v);
+	else
+		snprintf(buf, n, "+0x%" PRIx64, (uint64_t)v);
+}
+
+/* the frame of a stack root (row columns 7..10), appended at buf + len */
+static void gl_frame_suffix(sqlite3_stmt *st, char *buf, size_t n, int len)
+{
+	if (snap_isnull(st, 7) || len < 0 || (size_t)len >= n)
+		return;
+	const char *fn = snap_text(st, 8), *file = snap_text(st, 9);
+	int64_t line = snap_i64(st, 10, 0);
+	int k = snprintf(buf + len, n - (size_t)len, " frame #%" PRId64 " %s", snap_i64(st, 7, 0),
+			 fn ? fn : "??");
+	if (k >= 0 && (size_t)k < n - (size_t)len && file && line > 0)
+		snprintf(buf + len + k, n - (size_t)len - (size_t)k, " (%s:%" PRId64 ")",
+			 stk_base(file), line);
+}
+
+const char *gl_root_source(snap *s, int64_t root_id, char *buf, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	if (snap_prepare(s, &st, "SELECT r.kind, m.path, r.symbol, r.offset, r.tid, r.register, "
+			 "r.slot, r.frame_no, f.function, f.file, f.line FROM root r "
+			 "LEFT JOIN module m ON m.id = r.module_id "
+			 "LEFT JOIN frame f ON f.id = r.frame_id WHERE r.id = ?") < 0)
+		return NULL;
+	sqlite3_bind_int64(st, 1, root_id);
+	const char *out = NULL;
+	if (snap_step(s, st) == 1) {
+		int64_t kind = snap_i64(st, 0, -1), tid = snap_i64(st, 4, 0);
+		const char *mod = snap_text(st, 1), *sym = snap_text(st, 2);
+		const char *reg = snap_text(st, 5);
+		char o[32];
+		gl_signed_hex(o, sizeof o, snap_i64(st, 3, 0));
+		if (kind == GRAPH_ROOT_GLOBAL)
+			snprintf(buf, n, "%s:%s%s", mod ? stk_base(mod) : "?", sym ? sym : "?", o);
+		else if (kind == GRAPH_ROOT_REGISTER)
+			snprintf(buf, n, "thread %" PRId64 " register %s", tid, reg ? reg : "?");
+		else if (kind == GRAPH_ROOT_STACK)
+			gl_frame_suffix(st, buf, n,
+					snprintf(buf, n, "thread %" PRId64 " stack sp%s", tid, o));
+		else if (kind == GRAPH_ROOT_TLS)
+			snprintf(buf, n, "thread %" PRId64 " tls%s", tid, o);
+		else
+			snprintf(buf, n, "slot 0x%" PRIx64, (uint64_t)snap_i64(st, 6, 0));
+		out = buf;
+	}
+	sqlite3_finalize(st);
+	return out;
 }

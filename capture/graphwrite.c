@@ -168,8 +168,8 @@ static int w_roots(gw_ctx *x, const hs_capture *c, const ps_graph *g)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(x->db, "INSERT INTO root (kind, dst, interior, slot, tid, register, "
-			       "module_id, symbol, offset, mapping_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
-			       -1, &st, NULL))
+			       "module_id, symbol, offset, mapping_id, frame_no, frame_id) "
+			       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL))
 		return db_fail(x, "root");
 	int rc = 0;
 	for (size_t i = 0; i < g->n_roots && !rc; i++) {
@@ -190,6 +190,8 @@ static int w_roots(gw_ctx *x, const hs_capture *c, const ps_graph *g)
 			sqlite3_bind_null(st, 8);
 		bind_opt(st, 9, r->offset, r->kind == PS_ROOT_REGISTER);
 		bind_opt(st, 10, r->mapping + 1, r->mapping < 0 || (size_t)r->mapping >= c->n_maps);
+		bind_opt(st, 11, r->frame_no, r->frame_no < 0);
+		bind_opt(st, 12, r->frame + 1, r->frame < 0 || (size_t)r->frame >= c->n_frames);
 		rc = step(x, st, "root");
 	}
 	sqlite3_finalize(st);

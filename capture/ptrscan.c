@@ -3,6 +3,18 @@
  * the root scan (registers, live stacks, TLS, module data, other writable mappings),
  * C++ types from vtable pointers, and the optional copy of chunk contents.
  *
+ * Stack frames: a stack root gets the frame of its thread's backtrace (unwind.c, stored
+ * as the thread's callsite chain) whose part of the stack holds the slot. Frame k
+ * occupies [CFA of frame k-1, CFA of frame k), where the CFA is the caller's sp after
+ * the return, i.e. just above the word holding the return address into frame k + 1;
+ * frame 0 also owns the red zone below sp. The unwinder keeps no sp per frame, so the
+ * return-address words are found on the copied stack: going up from sp, the first word
+ * equal to frame k+1's pc ends frame k. A stale copy of that return address lower in
+ * frame k would end it early (frame k's upper slots then count as frame k+1's); a
+ * return address not found (a signal frame's interrupted pc is found in its ucontext)
+ * leaves the frames from there on unknown (-1), as does an unwind that stopped early
+ * for the slots above its last frame.
+ *
  * Lookup: the nodes are split into segments (runs of chunks with gaps under 16 MiB);
  * each segment has a page table giving, for every 4 KiB page, the first node whose user
  * region ends after the page start. A word is then found with one range check, a
@@ -28,6 +40,8 @@
 #define PS_TCB_BYTES 2304            /* glibc's struct pthread on x86-64, rounded up */
 #define PS_MAX_DTV 4096
 #define PS_MAX_STATIC_TLS (16ull << 20)
+#define PS_MAX_FRAMES 256            /* physical frames of a backtrace (unwind.h's UW_MAX_FRAMES) */
+#define PS_MAX_CHAIN 4096            /* callsite rows walked per thread (frames + inlined levels) */
 #define PS_THREADS 2                 /* edge scan threads (the machine this targets has 2 cores) */
 #define PS_THREAD_MIN_NODES 1024     /* fewer nodes: one thread */
 
@@ -660,6 +674,96 @@ static uint64_t tls_low(img_image *im, uint64_t fs)
 	return low & ~7ull;
 }
 
+/* The DTV of thread th, when it lies outside malloc's memory (the main thread's: ld.so
+ * allocates it at startup, before malloc exists, next to the TCB): its entries point at
+ * the dynamic TLS blocks of dlopened modules, which are heap chunks, so they are TLS
+ * roots. A DTV in the heap is a chunk itself (a node; its entries are edges), reached
+ * from the TCB's dtv word. */
+static void scan_dtv(root_ctx *x, const hs_thread *th, const ps_root *tmpl)
+{
+	const hs_capture *c = x->c;
+	int ok = 1;
+	uint64_t dtv = img_u64(x->im, th->fs_base + 8, &ok);
+	if (!ok || dtv < 16 || (dtv & 7))
+		return;
+	uint64_t n = img_u64(x->im, dtv - 16, &ok);   /* dtv[-1]: its length */
+	if (!ok)
+		return;
+	if (n > PS_MAX_DTV)
+		n = PS_MAX_DTV;
+	int m = mapping_of(c, dtv);
+	if (m < 0 || c->maps[m].kind == HS_MAP_HEAP || c->maps[m].kind == HS_MAP_ARENA_HEAP ||
+	    c->maps[m].kind == HS_MAP_MMAP_CHUNK)
+		return;
+	uint64_t lo = dtv - 16, hi = dtv + 16 * (n + 1);
+	if (lo < c->maps[m].start)
+		lo = c->maps[m].start;
+	if (hi > c->maps[m].end)
+		hi = c->maps[m].end;
+	ps_root rt = *tmpl;
+	rt.mapping = m;
+	scan_unclaimed(x, lo, hi, &rt, th->fs_base);
+	if (claim(x, lo, hi))
+		x->oom = 1;
+}
+
+/* The stack roots [first, n_roots) of thread th, found in the stack region r below hi:
+ * the physical frame holding each slot (see the top of this file). */
+static void tag_frames(root_ctx *x, const hs_thread *th, const img_region *r, uint64_t hi,
+		       size_t first)
+{
+	const hs_capture *c = x->c;
+	ps_graph *g = x->g;
+	uint64_t pc[PS_MAX_FRAMES];
+	int32_t fn[PS_MAX_FRAMES];
+	int n = 0;
+	/* the chain runs innermost first; a physical frame's inlined levels come before its
+	 * real function (inline_depth 0), which closes it */
+	int cs = th->callsite;
+	for (int steps = 0; cs >= 0 && (size_t)cs < c->n_callsites && n < PS_MAX_FRAMES &&
+	     steps < PS_MAX_CHAIN; steps++) {
+		const hs_callsite *s = &c->callsites[cs];
+		if (s->frame >= 0 && (size_t)s->frame < c->n_frames &&
+		    !c->frames[s->frame].inline_depth) {
+			pc[n] = c->frames[s->frame].pc;
+			fn[n] = s->frame;
+			n++;
+		}
+		cs = s->parent;
+	}
+	if (!n || first == g->n_roots || !r->copied)
+		return;
+	/* start[k]: where frame k begins (frame 0: anywhere below, the red zone included);
+	 * frame k ends at start[k + 1], the last known one at end (0: unknown) */
+	uint64_t start[PS_MAX_FRAMES];
+	int known = 1;
+	start[0] = 0;
+	uint64_t at = (th->sp + 7) & ~7ull;
+	if (at < r->lo)
+		at = r->lo;
+	const uint64_t *w = (const uint64_t *)r->buf;
+	for (int k = 1; k < n; k++) {
+		while (at + 8 <= hi && w[(at - r->lo) / 8] != pc[k])
+			at += 8;
+		if (at + 8 > hi)
+			break;
+		at += 8;   /* frame k - 1's CFA: just above the return address into frame k */
+		start[known++] = at;
+	}
+	/* a complete unwind ends at the outermost frame, which owns the rest of the stack */
+	uint64_t end = known == n && !th->unwind_error ? hi : 0;
+	for (size_t i = first; i < g->n_roots; i++) {
+		ps_root *rt = &g->roots[i];
+		int k = known - 1;
+		while (k > 0 && rt->slot < start[k])
+			k--;
+		if (k + 1 < known || rt->slot < end) {
+			rt->frame_no = k;
+			rt->frame = fn[k];
+		}
+	}
+}
+
 static void scan_threads(root_ctx *x)
 {
 	const hs_capture *c = x->c;
@@ -676,7 +780,8 @@ static void scan_threads(root_ctx *x)
 				continue;
 			ps_root rt = { .dst = (uint32_t)j | (v != g->addr[j] + 16 ? PS_INTERIOR : 0),
 				       .tid = th->tid, .mapping = -1, .module = -1, .symbol = -1,
-				       .reg = (int16_t)r, .kind = PS_ROOT_REGISTER };
+				       .frame_no = -1, .frame = -1, .reg = (int16_t)r,
+				       .kind = PS_ROOT_REGISTER };
 			if (push_root(g, &rt))
 				x->oom = 1;
 		}
@@ -691,10 +796,12 @@ static void scan_threads(root_ctx *x)
 			if (r && r->lo > tls_lo)
 				tls_lo = r->lo;
 			ps_root rt = { .tid = th->tid, .mapping = mapping_of(c, th->fs_base), .module = -1,
-				       .symbol = -1, .reg = -1, .kind = PS_ROOT_TLS };
+				       .symbol = -1, .frame_no = -1, .frame = -1, .reg = -1,
+				       .kind = PS_ROOT_TLS };
 			scan_words(x, tls_lo, tls_hi, &rt, th->fs_base);
 			if (claim(x, tls_lo, tls_hi))
 				x->oom = 1;
+			scan_dtv(x, th, &rt);
 		}
 		/* the live stack: from sp minus the red zone to the top of the copied stack
 		 * (or to the TLS block when the thread's TLS sits above its stack) */
@@ -707,8 +814,12 @@ static void scan_threads(root_ctx *x)
 		if (tls_lo > sp && tls_lo < hi)
 			hi = tls_lo;
 		ps_root rt = { .tid = th->tid, .mapping = mapping_of(c, sp), .module = -1,
-			       .symbol = -1, .reg = -1, .kind = PS_ROOT_STACK };
+			       .symbol = -1, .frame_no = -1, .frame = -1, .reg = -1,
+			       .kind = PS_ROOT_STACK };
+		size_t first = g->n_roots;
 		scan_words(x, lo, hi, &rt, sp);
+		if (!x->oom)
+			tag_frames(x, th, r, hi, first);
 		if (claim(x, lo, hi))
 			x->oom = 1;
 		/* the rest of the stack mapping above the TLS (glibc puts nothing there but
@@ -723,7 +834,8 @@ static void scan_mappings(root_ctx *x)
 		const hs_mapping *m = &c->maps[i];
 		if (m->perms[1] != 'w')
 			continue;
-		ps_root rt = { .mapping = (int32_t)i, .module = -1, .symbol = -1, .reg = -1 };
+		ps_root rt = { .mapping = (int32_t)i, .module = -1, .symbol = -1, .frame_no = -1,
+			       .frame = -1, .reg = -1 };
 		uint64_t base = m->start;
 		switch (m->kind) {
 		case HS_MAP_MODULE_DATA:

@@ -4,7 +4,8 @@
  * chunk's user region [chunk + 16, chunk + size) is an edge, "start" when it equals the
  * user pointer (chunk + 16), else "interior"; roots are such words outside the heap
  * (registers, live stacks, TLS, module globals, other writable mappings that are not
- * malloc's own), each tagged with where it was found. Also C++ types: a node whose first
+ * malloc's own), each tagged with where it was found: a stack slot also with the frame
+ * of its thread's backtrace that holds it. Also C++ types: a node whose first
  * word points at a vtable address point of a _ZTV symbol gets the demangled class name.
  * snapwrite stores the result (chunk_edge, root, type, chunk_type, chunk_content).
  *
@@ -40,6 +41,10 @@ typedef struct {
 	int32_t mapping;      /* index of the mapping holding the slot, -1 if none */
 	int32_t module;       /* global: module index, -1 otherwise */
 	int32_t symbol;       /* global: index into ps_graph.syms, -1 if no symbol */
+	int32_t frame_no;     /* stack: the thread's physical frame holding the slot, 0 = the
+	                       * innermost; -1 when not known (see ptrscan.c, frames) */
+	int32_t frame;        /* stack: the hs_capture.frames index of that frame's function
+	                       * (its inline_depth 0 row), -1 when not known */
 	int16_t reg;          /* register: index into hs_reg_names, -1 otherwise */
 	uint8_t kind;         /* enum ps_root_kind */
 } ps_root;

@@ -389,7 +389,13 @@ CREATE TABLE root (
   offset           INTEGER,           -- bytes: global: slot - symbol start (slot - module
                                       -- load_base without a symbol); stack: slot - the thread's sp;
                                       -- tls: slot - the thread's fs_base; other: slot - mapping start
-  mapping_id       INTEGER REFERENCES mapping(id) -- the mapping holding the word, NULL for registers
+  mapping_id       INTEGER REFERENCES mapping(id), -- the mapping holding the word, NULL for registers
+  frame_no         INTEGER,           -- stack: the frame of the thread's backtrace whose part of
+                                      -- the stack holds the word, 0 = the innermost (the thread's
+                                      -- pc), counting real frames, not inlined levels; NULL when
+                                      -- not known, and for the other kinds
+  frame_id         INTEGER REFERENCES frame(id) -- stack: that frame's function (its inline_depth 0
+                                      -- row, as in the thread's callsite chain); NULL with frame_no
 );
 
 -- C++ classes found from vtable pointers: a node whose first word points at an address
