@@ -22,9 +22,12 @@
 
 #define NIL 0xffffffffu
 
+/* the arrays below are read at random: huge pages save most TLB misses and page faults */
 static uint32_t *alloc32(size_t count)
 {
-	return malloc((count ? count : 1) * sizeof(uint32_t));
+	uint32_t *p = malloc((count ? count : 1) * sizeof(uint32_t));
+	graph_hugepages(p, count * sizeof(uint32_t));
+	return p;
 }
 
 /* DFS from the super-root. Fills num[node], order[number], parent[number], and
@@ -227,6 +230,7 @@ int dom_build(const hs_graph *g, const uint32_t *roots, uint32_t n_roots,
 	out->retained = calloc(n ? n : 1, sizeof *out->retained);
 	if (!out->idom || !out->retained)
 		goto fail;
+	graph_hugepages(out->retained, (size_t)n * sizeof *out->retained);
 	for (uint32_t i = 0; i < n; i++)
 		out->idom[i] = NIL;
 	for (uint32_t w = 1; w < k; w++) {
@@ -281,6 +285,7 @@ int dom_children(const dom_tree *t, uint32_t **start_out, uint32_t **child_out)
 	uint32_t n = t->n;
 	uint32_t *start = calloc((size_t)n + 2, sizeof *start);
 	uint32_t *child = alloc32(t->reached);
+	graph_hugepages(start, ((size_t)n + 2) * sizeof *start);
 
 	if (!start || !child) {
 		free(start);

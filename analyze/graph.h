@@ -56,10 +56,17 @@ typedef struct {
 struct snap;
 /* Load the graph of a snapshot (analyze/snapshot.h): nodes, CSR edges sorted by
  * destination within each node, roots in root.id order (roots into a chunk that is not
- * in use are skipped). Streams the rows twice (count, then fill): peak memory is the
- * arrays above. 0, or -1 with a one-line message in err (a damaged edge blob is an
- * error, not skipped). Frees g on failure. */
+ * in use are skipped). Streams each table once, straight into the arrays above (grown
+ * by doubling, trimmed to size; the edges in a second thread on a second connection to
+ * snap_path(s)): peak memory is those arrays. 0, or -1 with a one-line message in err
+ * (a damaged edge blob is an error, not skipped). Frees g on failure. */
 int graph_load(struct snap *s, hs_graph *g, char *err, size_t errlen);
+
+/* Ask the kernel for transparent huge pages for a large malloc'ed array (madvise
+ * MADV_HUGEPAGE over its pages; a no-op below 4 MiB or where unsupported).
+ * The retention passes are chains of random reads over arrays of n entries: with 4 KiB
+ * pages most of them also miss the TLB, and the first touch of each page faults. */
+void graph_hugepages(void *p, size_t bytes);
 
 void graph_free(hs_graph *g);
 

@@ -68,6 +68,10 @@ int leak_classify(const hs_graph *g, leak_report *out)
 	slot = malloc((n ? n : 1) * sizeof *slot);
 	if (!out->kind || !stack || !slot)
 		goto fail;
+	/* huge pages for the arrays the mark phase reads at random or sweeps (slot is
+	 * written for the leak roots only: left to small pages, mostly never touched) */
+	graph_hugepages(out->kind, n);
+	graph_hugepages(stack, (size_t)n * sizeof *stack);
 	uint8_t *state = out->kind;
 	memset(state, UNREACHED, n);
 

@@ -67,6 +67,14 @@ static int cmp_group_key(const void *a, const void *b)
 	return x->size < y->size ? -1 : x->size > y->size;
 }
 
+/* ---- --sort (rr_set_sort) ---- */
+static enum rr_sort rr_order;   /* RR_SORT_DEFAULT */
+
+void rr_set_sort(enum rr_sort s)
+{
+	rr_order = s;
+}
+
 static int cmp_group_bytes(const void *a, const void *b)
 {
 	const rr_group *x = a, *y = b;
@@ -96,6 +104,26 @@ static uint32_t rr_group_items(rr_group *it, uint32_t n)
 	return out;
 }
 
+/* the --sort order of merged groups: kind first (leaks' categories), then count (most
+ * chunks first) or name (ascending, size rows by size); bytes: as rr_group_items left it */
+static int cmp_group_sorted(const void *a, const void *b)
+{
+	const rr_group *x = a, *y = b;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (rr_order == RR_SORT_COUNT && x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	if (rr_order == RR_SORT_NAME)
+		return cmp_group_key(a, b);
+	return cmp_group_bytes(a, b);
+}
+
+static void rr_group_sort(rr_group *it, uint32_t n)
+{
+	if (rr_order == RR_SORT_COUNT || rr_order == RR_SORT_NAME)
+		qsort(it, n, sizeof *it, cmp_group_sorted);
+}
+
 static const char *rr_group_name(const rr_group *gr, char *buf, size_t n)
 {
 	if (gr->key)
@@ -104,11 +132,85 @@ static const char *rr_group_name(const rr_group *gr, char *buf, size_t n)
 	return buf;
 }
 
+/* Group n items into (kind, key, or size when the key is NULL) without an array of n
+ * items: a hash table on the key's pointer (labels are interned: a handful of distinct
+ * pointers), then rr_group_items merges equal names held by different pointers and
+ * orders the groups. item(ctx, i, &g) fills item i. Returns the groups (malloc'ed) and
+ * their count in *ng, or NULL when out of memory. */
+static rr_group *rr_group_hashed(uint32_t n, void (*item)(void *, uint32_t, rr_group *),
+				 void *ctx, uint32_t *ng)
+{
+	uint32_t cap = 1024, used = 0;
+	rr_group *tab = calloc(cap, sizeof *tab);
+	if (!tab)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		rr_group x;
+		item(ctx, i, &x);
+		uint64_t h = (uint64_t)(uintptr_t)x.key * 0x9E3779B97F4A7C15ull ^
+			     (x.key ? 0 : x.size * 0xC2B2AE3D27D4EB4Full) ^ x.kind;
+		h ^= h >> 29;
+		uint32_t j = (uint32_t)h & (cap - 1);
+		while (tab[j].count && (tab[j].kind != x.kind || tab[j].key != x.key ||
+					(!x.key && tab[j].size != x.size)))
+			j = (j + 1) & (cap - 1);
+		if (tab[j].count) {
+			tab[j].count += x.count;
+			tab[j].bytes += x.bytes;
+			continue;
+		}
+		tab[j] = x;
+		if (++used * 2 <= cap)
+			continue;
+		/* grow: rehash into a table twice as large */
+		rr_group *big = calloc((size_t)cap * 2, sizeof *big);
+		if (!big) {
+			free(tab);
+			return NULL;
+		}
+		for (uint32_t k = 0; k < cap; k++) {
+			if (!tab[k].count)
+				continue;
+			const rr_group *y = &tab[k];
+			uint64_t hy = (uint64_t)(uintptr_t)y->key * 0x9E3779B97F4A7C15ull ^
+				      (y->key ? 0 : y->size * 0xC2B2AE3D27D4EB4Full) ^ y->kind;
+			hy ^= hy >> 29;
+			uint32_t m = (uint32_t)hy & (cap * 2 - 1);
+			while (big[m].count)
+				m = (m + 1) & (cap * 2 - 1);
+			big[m] = *y;
+		}
+		free(tab);
+		tab = big;
+		cap *= 2;
+	}
+	uint32_t out = 0;
+	for (uint32_t k = 0; k < cap; k++)
+		if (tab[k].count)
+			tab[out++] = tab[k];
+	*ng = rr_group_items(tab, out);
+	return tab;
+}
+
 /* ---- leaks ---- */
 
 /* report order: definitely, indirectly, possibly lost, still reachable */
 static const uint32_t leak_order[LEAK_KIND_COUNT] = { LEAK_DEFINITE, LEAK_INDIRECT,
 						     LEAK_POSSIBLE, LEAK_REACHABLE };
+
+typedef struct {
+	const hs_graph *g;
+	const rr_labels *l;
+	const leak_report *r;
+	uint32_t rank[LEAK_KIND_COUNT];
+} rr_leak_items;
+
+static void rr_leak_item(void *ctx, uint32_t i, rr_group *out)
+{
+	const rr_leak_items *li = ctx;
+	*out = (rr_group){ rr_site(li->l, i), li->g->size[i], li->rank[li->r->kind[i]], 1,
+			   li->g->size[i] };
+}
 
 int rr_leaks(FILE *f, const hs_graph *g, const rr_labels *l, uint32_t limit, int json)
 {
@@ -117,17 +219,16 @@ int rr_leaks(FILE *f, const hs_graph *g, const rr_labels *l, uint32_t limit, int
 
 	if (leak_classify(g, &r) < 0)
 		return -1;
-	rr_group *it = malloc((g->n ? g->n : 1) * sizeof *it);
+	rr_leak_items li = { g, l, &r, { 0 } };
+	for (uint32_t i = 0; i < LEAK_KIND_COUNT; i++)
+		li.rank[leak_order[i]] = i;
+	uint32_t ng;
+	rr_group *it = rr_group_hashed(g->n, rr_leak_item, &li, &ng);
 	if (!it) {
 		leak_free(&r);
 		return -1;
 	}
-	uint32_t rank[LEAK_KIND_COUNT];
-	for (uint32_t i = 0; i < LEAK_KIND_COUNT; i++)
-		rank[leak_order[i]] = i;
-	for (uint32_t i = 0; i < g->n; i++)
-		it[i] = (rr_group){ rr_site(l, i), g->size[i], rank[r.kind[i]], 1, g->size[i] };
-	uint32_t ng = rr_group_items(it, g->n);
+	rr_group_sort(it, ng);
 	uint32_t nroots = r.n_roots < limit ? r.n_roots : limit;
 
 	if (json) {
@@ -224,14 +325,9 @@ int rr_leaks(FILE *f, const hs_graph *g, const rr_labels *l, uint32_t limit, int
 
 /* ---- dominators ---- */
 
-static int cmp_retained(const void *a, const void *b, void *ctx)
-{
-	const uint64_t *ret = ctx;
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	if (ret[x] != ret[y])
-		return ret[x] > ret[y] ? -1 : 1;
-	return x < y ? -1 : x > y;
-}
+/* children order: retained bytes (the default), shallow bytes (RR_SORT_SHALLOW), both
+ * largest first, or address (RR_SORT_ADDRESS: node order, ascending); ctx = rr_dom */
+static int cmp_retained(const void *a, const void *b, void *ctx);
 
 typedef struct {
 	FILE *f;
@@ -243,6 +339,16 @@ typedef struct {
 	out_table *tab;
 } rr_dom;
 
+static int cmp_retained(const void *a, const void *b, void *ctx)
+{
+	const rr_dom *d = ctx;
+	const uint64_t *ret = rr_order == RR_SORT_SHALLOW ? d->g->size : d->t->retained;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	if (rr_order != RR_SORT_ADDRESS && ret[x] != ret[y])
+		return ret[x] > ret[y] ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
 /* one level: the largest `limit` children of parent p (g->n: the super-root); depth is
  * bounded by RR_MAX_DEPTH, so the recursion is too */
 static int rr_dom_level(rr_dom *d, uint32_t p, uint32_t level)
@@ -253,9 +359,28 @@ static int rr_dom_level(rr_dom *d, uint32_t p, uint32_t level)
 
 	if (!kids)
 		return -1;
-	memcpy(kids, d->child + s, cnt * sizeof *kids);
-	qsort_r(kids, cnt, sizeof *kids, cmp_retained, d->t->retained);
 	uint32_t shown = cnt < d->limit ? cnt : d->limit;
+	if (shown && shown <= 64 && shown < cnt / 8) {
+		/* a node with many children (a list head holds millions) and a small --limit:
+		 * keep the `shown` first in cmp_retained order by insertion (at most 64 moves
+		 * a child) instead of sorting them all */
+		uint32_t have = 0;
+		for (uint32_t i = s; i < e; i++) {
+			uint32_t u = d->child[i];
+			if (have == shown &&
+			    cmp_retained(&u, &kids[have - 1], d) >= 0)
+				continue;
+			uint32_t at = have < shown ? have++ : shown - 1;
+			while (at && cmp_retained(&u, &kids[at - 1], d) < 0) {
+				kids[at] = kids[at - 1];
+				at--;
+			}
+			kids[at] = u;
+		}
+	} else {
+		memcpy(kids, d->child + s, cnt * sizeof *kids);
+		qsort_r(kids, cnt, sizeof *kids, cmp_retained, d);
+	}
 	for (uint32_t i = 0; i < shown; i++) {
 		uint32_t u = kids[i];
 		const char *site = rr_site(d->l, u);
@@ -443,6 +568,7 @@ int rr_histogram(FILE *f, const hs_graph *g, const rr_labels *l, int by_type, in
 	for (uint32_t i = 0; i < g->n; i++)
 		it[i] = (rr_group){ by_type ? rr_type(l, i) : NULL, g->size[i], 0, 1, g->size[i] };
 	uint32_t ng = rr_group_items(it, g->n);
+	rr_group_sort(it, ng);
 	int rc = 0;
 	if (json) {
 		out_json j;
@@ -481,12 +607,32 @@ int rr_histogram(FILE *f, const hs_graph *g, const rr_labels *l, int by_type, in
 
 /* ---- retained by group ---- */
 
+typedef struct {
+	const rr_group *it;
+	const uint64_t *retained;
+} rr_ret_order;
+
+/* order of the computed groups: shallow bytes (as computed), retained bytes, count, name */
+static int cmp_ret_order(const void *a, const void *b, void *ctx)
+{
+	const rr_ret_order *o = ctx;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	if (rr_order == RR_SORT_RETAINED && o->retained[x] != o->retained[y])
+		return o->retained[x] > o->retained[y] ? -1 : 1;
+	if (rr_order == RR_SORT_COUNT && o->it[x].count != o->it[y].count)
+		return o->it[x].count > o->it[y].count ? -1 : 1;
+	if (rr_order == RR_SORT_NAME)
+		return strcmp(o->it[x].key, o->it[y].key);
+	return x < y ? -1 : x > y;
+}
+
 int rr_retained(FILE *f, const hs_graph *g, const char *(*key)(void *ctx, uint32_t node),
 		void *ctx, uint32_t max_groups, int json)
 {
 	rr_group *it = malloc((g->n ? g->n : 1) * sizeof *it);
 	uint32_t *group_of = malloc((g->n ? g->n : 1) * sizeof *group_of);
 	uint64_t *bytes = NULL, *count = NULL;
+	uint32_t *ord = NULL;
 	uint32_t n_items = 0;
 	int rc = -1;
 
@@ -515,13 +661,22 @@ int rr_retained(FILE *f, const hs_graph *g, const char *(*key)(void *ctx, uint32
 	}
 	if (ret_groups(g, group_of, shown, bytes, count) < 0)
 		goto out;
+	/* the groups computed are the largest by shallow bytes; --sort orders those */
+	ord = malloc((shown ? shown : 1) * sizeof *ord);
+	if (!ord)
+		goto out;
+	for (uint32_t gi = 0; gi < shown; gi++)
+		ord[gi] = gi;
+	rr_ret_order ro = { it, bytes };
+	qsort_r(ord, shown, sizeof *ord, cmp_ret_order, &ro);
 	if (json) {
 		out_json j;
 		out_json_init(&j, f);
 		out_json_obj(&j, NULL);
 		out_json_u64(&j, "groups_total", ng);
 		out_json_arr(&j, "groups");
-		for (uint32_t gi = 0; gi < shown; gi++) {
+		for (uint32_t x = 0; x < shown; x++) {
+			uint32_t gi = ord[x];
 			out_json_obj_line(&j, NULL);
 			out_json_str(&j, "key", it[gi].key);
 			out_json_u64(&j, "count", it[gi].count);
@@ -539,7 +694,8 @@ int rr_retained(FILE *f, const hs_graph *g, const char *(*key)(void *ctx, uint32
 						{ "shallow", OUT_RIGHT }, { "retained chunks", OUT_RIGHT },
 						{ "retained", OUT_RIGHT } };
 		out_table *t = out_table_new(cols, 5);
-		for (uint32_t gi = 0; t && gi < shown; gi++) {
+		for (uint32_t x = 0; t && x < shown; x++) {
+			uint32_t gi = ord[x];
 			out_cell(t, it[gi].key);
 			out_cell_u64(t, it[gi].count);
 			out_cell_size(t, it[gi].bytes);
@@ -553,6 +709,7 @@ int rr_retained(FILE *f, const hs_graph *g, const char *(*key)(void *ctx, uint32
 				"pass over the graph)\n", shown, ng);
 	}
 out:
+	free(ord);
 	free(it);
 	free(group_of);
 	free(bytes);

@@ -47,6 +47,15 @@ int rr_histogram(FILE *f, const hs_graph *g, const rr_labels *l, int by_type, in
 int rr_retained(FILE *f, const hs_graph *g, const char *(*key)(void *ctx, uint32_t node),
 		void *ctx, uint32_t max_groups, int json);
 
+/* Row order of the reports that follow (the commands' --sort, cmdline.h): the default
+ * (bytes for groups, retained bytes for dominator children), or count (most chunks first),
+ * name (ascending; size rows by size) for histogram rows, leaks' by-site table and
+ * retained's computed groups; retained (bytes) for those groups too; shallow (bytes) or
+ * address for the dominator tree's children. Leaks keep their category order. */
+enum rr_sort { RR_SORT_DEFAULT, RR_SORT_COUNT, RR_SORT_NAME, RR_SORT_RETAINED,
+	       RR_SORT_SHALLOW, RR_SORT_ADDRESS };
+void rr_set_sort(enum rr_sort s);
+
 /* "register", "stack", "global", "tls", "other" */
 const char *rr_root_kind_name(unsigned kind);
 
