@@ -32,8 +32,10 @@ static const char libs_help[] =
 	"                     libstdc++, libgcc_s, ld.so and heapsnap's preload library (as\n"
 	"                     'top' names sites). Needs allocation\n"
 	"                     tracking (heapsnap run); otherwise 'n/a (target not tracked)';\n"
-	"  retained           bytes the module's globals retain: needs the dominator tree\n"
-	"                     (not in this build: n/a).\n"
+	"  retained           heap bytes the module's globals (.data, .bss, .got) retain: the\n"
+	"                     chunks that would become unreachable without them, from the\n"
+	"                     dominator tree of the pointer graph (as 'retained --by\n"
+	"                     module'); n/a when the capture ran with --no-graph.\n"
 	"Then what no module is charged with (anonymous memory, [heap], arena heaps, mmapped\n"
 	"chunks, thread stacks, vdso, ...), and the reconciliation: modules + not attributed =\n"
 	"the sum of every mapping's Rss, compared with VmRSS.\n"
@@ -146,7 +148,13 @@ static void libs_json(const char *file, const lib_report *r, int nshow)
 		} else {
 			out_json_null(&j, "heap");
 		}
-		out_json_null(&j, "retained_by_globals");
+		if (r->has_graph) {
+			out_json_i64(&j, "globals_retained_bytes", m->globals_retained_bytes);
+			out_json_i64(&j, "globals_retained_count", m->globals_retained_count);
+		} else {
+			out_json_null(&j, "globals_retained_bytes");
+			out_json_null(&j, "globals_retained_count");
+		}
 		out_json_end(&j);
 	}
 	out_json_end(&j);
@@ -176,6 +184,10 @@ static void libs_json(const char *file, const lib_report *r, int nshow)
 		out_json_i64(&j, "allocator_only_bytes", r->alloc_only_bytes);
 		out_json_i64(&j, "allocator_only_count", r->alloc_only_count);
 	}
+	if (r->has_graph)
+		out_json_i64(&j, "globals_retained_bytes", r->globals_retained_bytes);
+	else
+		out_json_null(&j, "globals_retained_bytes");
 	out_json_end(&j);
 	out_json_obj(&j, "totals");
 	j_fig(&j, "modules", &r->mods_total);
@@ -196,7 +208,7 @@ static void libs_csv(const lib_report *r, int nshow)
 	out_csv_init(&c, stdout);
 	static const char *const hdr[] = { "module", "path", "build_id", "segment", "virt_kb", "rss_kb",
 					   "pss_kb", "private_kb", "shared_kb", "swap_kb", "file_rss_kb",
-					   "heap_bytes", "heap_count" };
+					   "heap_bytes", "heap_count", "globals_retained_bytes" };
 	for (size_t k = 0; k < sizeof hdr / sizeof *hdr; k++)
 		out_csv_str(&c, hdr[k]);
 	out_csv_end(&c);
@@ -218,6 +230,10 @@ static void libs_csv(const lib_report *r, int nshow)
 				out_csv_str(&c, NULL);
 				out_csv_str(&c, NULL);
 			}
+			if (k == LIB_NSEG && r->has_graph)
+				out_csv_i64(&c, m->globals_retained_bytes);
+			else
+				out_csv_str(&c, NULL);
 			out_csv_end(&c);
 		}
 	}
@@ -229,6 +245,7 @@ static int libs_table(const lib_report *r, int nshow)
 		{ "MODULE", OUT_LEFT }, { "SEGMENT", OUT_LEFT }, { "VIRT", OUT_RIGHT }, { "RSS", OUT_RIGHT },
 		{ "PSS", OUT_RIGHT }, { "PRIVATE", OUT_RIGHT }, { "SHARED", OUT_RIGHT }, { "SWAP", OUT_RIGHT },
 		{ "FILE-RSS", OUT_RIGHT }, { "HEAP", OUT_RIGHT }, { "CHUNKS", OUT_RIGHT },
+		{ "RETAINED", OUT_RIGHT },
 	};
 	out_table *t = out_table_new(cols, (int)(sizeof cols / sizeof *cols));
 	if (!t)
@@ -257,6 +274,12 @@ static int libs_table(const lib_report *r, int nshow)
 				out_cell_size(t, (uint64_t)m->heap_bytes);
 				out_cell_u64(t, (uint64_t)m->heap_count);
 			}
+			if (k < LIB_NSEG)
+				out_cell(t, "");
+			else if (r->has_graph)
+				out_cell_size(t, (uint64_t)m->globals_retained_bytes);
+			else
+				out_cell(t, "n/a");
 		}
 	}
 	out_cell(t, "all modules");
@@ -269,6 +292,10 @@ static int libs_table(const lib_report *r, int nshow)
 		out_cell(t, "n/a");
 		out_cell(t, "n/a");
 	}
+	if (r->has_graph)
+		out_cell_size(t, (uint64_t)r->globals_retained_bytes);
+	else
+		out_cell(t, "n/a");
 	int rc = out_table_print(t, stdout);
 	out_table_free(t);
 	if (rc)
@@ -281,7 +308,10 @@ static int libs_table(const lib_report *r, int nshow)
 		printf("HEAP: live requested bytes allocated from the module's code; %s in %" PRId64
 		       " chunks had no frame outside the C/C++ runtime libraries\n",
 		       out_size((char[OUT_SIZE_LEN]){ 0 }, (uint64_t)r->alloc_only_bytes), r->alloc_only_count);
-	puts("retained by globals: n/a (needs the dominator tree, not in this build)");
+	if (r->has_graph)
+		puts("RETAINED: heap the module's globals retain (unreachable without them)");
+	else
+		puts("RETAINED: n/a (no pointer graph: captured with --no-graph, or no heap)");
 
 	static const out_col ocols[] = {
 		{ "NOT ATTRIBUTED", OUT_LEFT }, { "MAPPINGS", OUT_RIGHT }, { "VIRT", OUT_RIGHT },
@@ -369,6 +399,13 @@ int cmd_libs(int argc, char **argv)
 		lib_free(&r);
 		snap_close(s);
 		return rc;
+	}
+	char err[512];
+	if (lib_load_retained(s, &r, err, sizeof err)) {
+		out_err("libs", "%s", err);
+		lib_free(&r);
+		snap_close(s);
+		return HS_EXIT_FAIL;
 	}
 	qsort(r.mods, (size_t)r.nmods, sizeof *r.mods, libs_cmp);
 	int nshow = limit >= 0 && limit < r.nmods ? (int)limit : r.nmods;

@@ -15,7 +15,9 @@
 #include "graph.h"
 #include "graph_labels.h"
 #include "output.h"
+#include "path_report.h"
 #include "retention_report.h"
+#include "rootgroups.h"
 #include "snapshot.h"
 #include "stackfmt.h"
 
@@ -37,39 +39,14 @@ static const char *rc_site(void *ctx, uint32_t node)
 	return gl_site(&((rc_ctx *)ctx)->gl, node);
 }
 
-/* where root r came from, from its root row: module:symbol+off, thread/register, ... */
+/* where root r came from, from its root row: module:symbol+off, thread/register, thread
+ * stack slot and frame, ... (graph_labels.c) */
 static const char *rc_root_source(void *ctx, uint32_t r)
 {
 	rc_ctx *c = ctx;
-	sqlite3_stmt *st = NULL;
-	if (!c->g.root_id || snap_prepare(c->s, &st,
-			"SELECT r.kind, m.path, r.symbol, r.offset, r.tid, r.register, r.slot "
-			"FROM root r LEFT JOIN module m ON m.id = r.module_id WHERE r.id = ?") < 0)
+	if (!c->g.root_id)
 		return NULL;
-	sqlite3_bind_int64(st, 1, c->g.root_id[r]);
-	const char *out = NULL;
-	if (snap_step(c->s, st) == 1) {
-		int64_t kind = snap_i64(st, 0, -1), off = snap_i64(st, 3, 0), tid = snap_i64(st, 4, 0);
-		const char *mod = snap_text(st, 1), *sym = snap_text(st, 2), *reg = snap_text(st, 5);
-		if (kind == GRAPH_ROOT_GLOBAL)
-			snprintf(c->source, sizeof c->source, "%s:%s+0x%" PRIx64,
-				 mod ? stk_base(mod) : "?", sym ? sym : "?", (uint64_t)off);
-		else if (kind == GRAPH_ROOT_REGISTER)
-			snprintf(c->source, sizeof c->source, "thread %" PRId64 " register %s", tid,
-				 reg ? reg : "?");
-		else if (kind == GRAPH_ROOT_STACK)
-			snprintf(c->source, sizeof c->source, "thread %" PRId64 " stack sp+0x%" PRIx64,
-				 tid, (uint64_t)off);
-		else if (kind == GRAPH_ROOT_TLS)
-			snprintf(c->source, sizeof c->source, "thread %" PRId64 " tls+0x%" PRIx64, tid,
-				 (uint64_t)off);
-		else
-			snprintf(c->source, sizeof c->source, "slot 0x%" PRIx64,
-				 (uint64_t)snap_i64(st, 6, 0));
-		out = c->source;
-	}
-	sqlite3_finalize(st);
-	return out;
+	return gl_root_source(c->s, c->g.root_id[r], c->source, sizeof c->source);
 }
 
 /* open + graph + labels; returns -1 to go on, else the exit code */
@@ -145,9 +122,40 @@ static int rc_u32(const char *cmd, const char *name, const char *text, uint32_t 
 	return 0;
 }
 
+/* ---- --sort: the shared check (cmdline.h), mapped to retention_report's orders ---- */
+typedef struct {
+	const cl_sort_key *keys;
+	const enum rr_sort *order;
+	int n;
+} rc_sorts;
+
+static const cl_sort_key group_keys[] = { { "bytes", NULL }, { "count", NULL }, { "name", NULL } };
+static const enum rr_sort group_order[] = { RR_SORT_DEFAULT, RR_SORT_COUNT, RR_SORT_NAME };
+static const rc_sorts group_sorts = { group_keys, group_order, 3 };
+static const cl_sort_key ret_keys[] = { { "bytes", NULL }, { "retained", NULL },
+					{ "count", NULL }, { "name", NULL } };
+static const enum rr_sort ret_order[] = { RR_SORT_DEFAULT, RR_SORT_RETAINED, RR_SORT_COUNT,
+					  RR_SORT_NAME };
+static const rc_sorts ret_sorts = { ret_keys, ret_order, 4 };
+static const cl_sort_key dom_keys[] = { { "retained", NULL }, { "shallow", NULL },
+					{ "address", NULL } };
+static const enum rr_sort dom_order[] = { RR_SORT_DEFAULT, RR_SORT_SHALLOW, RR_SORT_ADDRESS };
+static const rc_sorts dom_sorts = { dom_keys, dom_order, 3 };
+
+/* set the report order from --sort; -1 after the message (exit 2) */
+static int rc_sort(const cl_opts *o, const rc_sorts *s)
+{
+	int k = cl_sort(o, s->keys, s->n, 0);
+	if (k < 0)
+		return -1;
+	rr_set_sort(s->order[k]);
+	return 0;
+}
+
 /* ---- leaks ---- */
 
-static const char leaks_usage[] = "usage: heapsnap leaks FILE [--limit N] [--json]\n";
+static const char leaks_usage[] =
+	"usage: heapsnap leaks FILE [--limit N] [--sort bytes|count|name] [--json]\n";
 static const char leaks_help[] =
 	"\n"
 	"Unreachable and doubtfully reachable heap, with valgrind memcheck's categories and\n"
@@ -162,6 +170,8 @@ static const char leaks_help[] =
 	"each one holds (itself plus its indirectly lost chunks).\n"
 	"\n"
 	"  --limit N    leak roots shown (default 20; 0 = all)\n"
+	"  --sort KEY   the by-site table within each category: bytes (the default), count\n"
+	"               or name\n"
 	"  --json       {definitely_lost, indirectly_lost, possibly_lost, still_reachable:\n"
 	"               {count, bytes}, sites: [{kind, site, count, bytes}], leak_roots}\n"
 	"  -h, --help   this help\n"
@@ -172,13 +182,14 @@ static const char leaks_help[] =
 int cmd_leaks(int argc, char **argv)
 {
 	cl_opts o = { .cmd = "leaks", .usage = leaks_usage, .help = leaks_help, .pos_min = 1,
-		      .pos_max = 1, .allow_json = 1, .value_names = { "limit", NULL } };
+		      .pos_max = 1, .allow_json = 1, .value_names = { "limit", "sort", NULL } };
 	rc_ctx c;
 	uint32_t limit;
 	int rc = cl_parse(&o, argc, argv);
 	if (rc >= 0)
 		return rc;
-	if (rc_u32("leaks", "limit", cl_value(&o, "limit"), 20, &limit) < 0)
+	if (rc_u32("leaks", "limit", cl_value(&o, "limit"), 20, &limit) < 0 ||
+	    rc_sort(&o, &group_sorts) < 0)
 		return HS_EXIT_USAGE;
 	if ((rc = rc_load("leaks", o.pos[0], &c)) >= 0)
 		return rc;
@@ -190,7 +201,8 @@ int cmd_leaks(int argc, char **argv)
 /* ---- dominators ---- */
 
 static const char dom_usage[] =
-	"usage: heapsnap dominators FILE [--limit N] [--depth D] [--root ADDR] [--json]\n";
+	"usage: heapsnap dominators FILE [--limit N] [--depth D] [--root ADDR]\n"
+	"                           [--sort retained|shallow|address] [--json]\n";
 static const char dom_help[] =
 	"\n"
 	"The dominator tree of the heap, largest retained size first: a chunk's retained\n"
@@ -199,6 +211,8 @@ static const char dom_help[] =
 	"class (else the chunk size), allocation site (with 'heapsnap run').\n"
 	"\n"
 	"  --limit N    children shown per node (default 20; 0 = all)\n"
+	"  --sort KEY   which children and in what order: retained (the default), shallow\n"
+	"               (largest first) or address\n"
 	"  --depth D    levels shown (default 3, at most 12)\n"
 	"  --root ADDR  show the subtree under the chunk containing ADDR\n"
 	"  --json       {reached_chunks, reached_bytes, nodes: [{address, label, type, site,\n"
@@ -212,14 +226,15 @@ int cmd_dominators(int argc, char **argv)
 {
 	cl_opts o = { .cmd = "dominators", .usage = dom_usage, .help = dom_help, .pos_min = 1,
 		      .pos_max = 1, .allow_json = 1,
-		      .value_names = { "limit", "depth", "root", NULL } };
+		      .value_names = { "limit", "depth", "root", "sort", NULL } };
 	rc_ctx c;
 	uint32_t limit, depth;
 	int rc = cl_parse(&o, argc, argv);
 	if (rc >= 0)
 		return rc;
 	if (rc_u32("dominators", "limit", cl_value(&o, "limit"), 20, &limit) < 0 ||
-	    rc_u32("dominators", "depth", cl_value(&o, "depth"), 3, &depth) < 0)
+	    rc_u32("dominators", "depth", cl_value(&o, "depth"), 3, &depth) < 0 ||
+	    rc_sort(&o, &dom_sorts) < 0)
 		return HS_EXIT_USAGE;
 	if ((rc = rc_load("dominators", o.pos[0], &c)) >= 0)
 		return rc;
@@ -240,45 +255,70 @@ int cmd_dominators(int argc, char **argv)
 /* ---- retained ---- */
 
 static const char ret_usage[] =
-	"usage: heapsnap retained FILE --by site|type [--limit N] [--json]\n";
+	"usage: heapsnap retained FILE --by site|type|module|root [--limit N]\n"
+	"                         [--sort bytes|retained|count|name] [--json]\n";
 static const char ret_help[] =
 	"\n"
 	"Retained bytes per allocation site or C++ class, computed exactly (MAT's precise\n"
 	"retained size): what would become unreachable if every chunk of the group were\n"
 	"gone, not the sum of the members' retained sizes. Each group costs one pass over the\n"
 	"graph, so only the N groups with the most shallow bytes are computed.\n"
+	"By module or root, the groups are groups of roots: the globals of each module, or\n"
+	"one thread's registers, stack or TLS, one module's globals, one other mapping; a\n"
+	"group retains what would become unreachable without its roots (a chunk that two\n"
+	"groups keep alive is retained by neither). All groups in one dominator pass.\n"
 	"\n"
-	"  --by KEY     site (needs 'heapsnap run') or type (C++ classes)\n"
-	"  --limit N    groups computed (default 20; 0 = all)\n"
+	"  --by KEY     site (needs 'heapsnap run'), type (C++ classes), module or root\n"
+	"  --limit N    groups computed (site, type) or shown (module, root); default 20,\n"
+	"               0 = all\n"
+	"  --sort KEY   order of the groups computed (site, type): bytes (shallow: the\n"
+	"               default), retained, count or name\n"
 	"  --json       {groups_total, groups: [{key, count, shallow_bytes, retained_count,\n"
-	"               retained_bytes}]}\n"
+	"               retained_bytes}]}; module and root add by, kind, module, tid and\n"
+	"               roots, and count the chunks the roots point into\n"
 	"  -h, --help   this help\n"
 	"\n"
 	"example:\n"
-	"  heapsnap retained s.hsnap --by type\n";
+	"  heapsnap retained s.hsnap --by type\n"
+	"  heapsnap retained s.hsnap --by root\n";
 
 int cmd_retained(int argc, char **argv)
 {
 	cl_opts o = { .cmd = "retained", .usage = ret_usage, .help = ret_help, .pos_min = 1,
-		      .pos_max = 1, .allow_json = 1, .value_names = { "by", "limit", NULL } };
+		      .pos_max = 1, .allow_json = 1,
+		      .value_names = { "by", "limit", "sort", NULL } };
 	rc_ctx c;
 	uint32_t limit;
 	int rc = cl_parse(&o, argc, argv);
 	if (rc >= 0)
 		return rc;
 	const char *by = cl_value(&o, "by");
-	if (!by || (strcmp(by, "site") && strcmp(by, "type"))) {
-		out_err("retained", "--by must be site or type%s",
-			by && (!strcmp(by, "module") || !strcmp(by, "root")) ?
-			" (module and root are not implemented yet)" : "");
+	if (!by || (strcmp(by, "site") && strcmp(by, "type") && strcmp(by, "module") &&
+		    strcmp(by, "root"))) {
+		out_err("retained", "--by must be site, type, module or root");
 		return HS_EXIT_USAGE;
 	}
-	if (rc_u32("retained", "limit", cl_value(&o, "limit"), 20, &limit) < 0)
+	if (rc_u32("retained", "limit", cl_value(&o, "limit"), 20, &limit) < 0 ||
+	    rc_sort(&o, &ret_sorts) < 0)
 		return HS_EXIT_USAGE;
 	if ((rc = rc_load("retained", o.pos[0], &c)) >= 0)
 		return rc;
-	rc = rr_retained(stdout, &c.g, !strcmp(by, "site") ? rc_site : rc_type, &c, limit,
-			 o.json);
+	if (!strcmp(by, "module") || !strcmp(by, "root")) {
+		/* groups of root edges: one dominator pass for all of them (rootgroups.h) */
+		rg_by rb = !strcmp(by, "module") ? RG_BY_MODULE : RG_BY_ROOT;
+		rg_set set;
+		char err[512];
+		if (rg_compute(c.s, &c.g, rb, &set, err, sizeof err) < 0) {
+			out_err("retained", "%s", err);
+			rc_close(&c);
+			return HS_EXIT_FAIL;
+		}
+		rc = rg_print(stdout, &set, rb, limit, o.json);
+		rg_free(&set);
+	} else {
+		rc = rr_retained(stdout, &c.g, !strcmp(by, "site") ? rc_site : rc_type, &c, limit,
+				 o.json);
+	}
 	rc_close(&c);
 	return rc_done("retained", rc);
 }
@@ -290,12 +330,15 @@ static const char path_help[] =
 	"\n"
 	"Why is this chunk alive: the shortest chain of pointers from a root (register,\n"
 	"stack slot, global, TLS) to the chunk containing ADDR, each hop with its address,\n"
-	"whether the pointer is a start or an interior pointer, size, class and site, and the\n"
-	"root's kind and source (module:symbol+offset, thread and register or stack slot).\n"
+	"whether the pointer is a start or an interior pointer, where it sits (the byte\n"
+	"offset from the previous chunk's user pointer, +0x18; for the first hop the root\n"
+	"word: symbol+offset, sp+offset, register), size, class and site, and the root's\n"
+	"kind and source (module:symbol+offset, thread and register or stack slot).\n"
 	"\n"
 	"  --all        one shortest path per root that reaches the chunk (at most 20)\n"
-	"  --json       {target, roots_reaching, paths: [{root_kind, root_source, hops:\n"
-	"               [{address, pointer, size, type, site}]}]}\n"
+	"  --json       {target, roots_reaching, paths: [{root_kind, root_source, root_slot,\n"
+	"               root_offset, hops: [{address, pointer, offset, size, type, site}]}]}\n"
+	"               (offset in bytes, null on the first hop)\n"
 	"  -h, --help   this help\n"
 	"\n"
 	"example:\n"
@@ -328,21 +371,30 @@ int cmd_path(int argc, char **argv)
 		rc_close(&c);
 		return HS_EXIT_USAGE;
 	}
-	rc = rr_path(stdout, &c.g, &c.rl, (uint32_t)v, all ? 20 : 1, o.json);
+	char err[512];
+	rc = pr_path(stdout, c.s, &c.g, &c.rl, (uint32_t)v, all ? 20 : 1, o.json, err, sizeof err);
 	rc_close(&c);
-	return rc_done("path", rc);
+	if (rc < 0) {
+		out_err("path", "%s", err);
+		return HS_EXIT_FAIL;
+	}
+	return HS_EXIT_OK;
 }
 
 /* ---- histogram ---- */
 
-static const char hist_usage[] = "usage: heapsnap histogram FILE --by type|size [--json]\n";
+static const char hist_usage[] =
+	"usage: heapsnap histogram FILE --by type|size [--sort bytes|count|name]\n"
+	"                          [--json | --csv]\n";
 static const char hist_help[] =
 	"\n"
 	"In-use chunks and bytes per C++ class (from vtable pointers; other chunks by size)\n"
 	"or per chunk size, most bytes first: MAT's class histogram.\n"
 	"\n"
 	"  --by KEY     type (the default) or size\n"
+	"  --sort KEY   bytes (the default), count (largest first) or name\n"
 	"  --json       {by, rows: [{type, size, count, bytes}]}\n"
+	"  --csv        the table as CSV (type_or_size, chunks, bytes)\n"
 	"  -h, --help   this help\n"
 	"\n"
 	"example:\n"
@@ -351,7 +403,8 @@ static const char hist_help[] =
 int cmd_histogram(int argc, char **argv)
 {
 	cl_opts o = { .cmd = "histogram", .usage = hist_usage, .help = hist_help, .pos_min = 1,
-		      .pos_max = 1, .allow_json = 1, .value_names = { "by", NULL } };
+		      .pos_max = 1, .allow_json = 1, .allow_csv = 1,
+		      .value_names = { "by", "sort", NULL } };
 	rc_ctx c;
 	int rc = cl_parse(&o, argc, argv);
 	if (rc >= 0)
@@ -361,8 +414,11 @@ int cmd_histogram(int argc, char **argv)
 		out_err("histogram", "--by must be type or size");
 		return HS_EXIT_USAGE;
 	}
+	if (rc_sort(&o, &group_sorts) < 0)
+		return HS_EXIT_USAGE;
 	if ((rc = rc_load("histogram", o.pos[0], &c)) >= 0)
 		return rc;
+	out_table_set_csv(o.csv);   /* --csv: the shared table printer writes CSV */
 	rc = rr_histogram(stdout, &c.g, &c.rl, !by || !strcmp(by, "type"), o.json);
 	rc_close(&c);
 	return rc_done("histogram", rc);

@@ -1,8 +1,11 @@
 /* libfig.c -- per-module memory and heap attribution (see libfig.h). */
 #include "libfig.h"
+#include "graph.h"
 #include "progress.h"
+#include "rootgroups.h"
 #include "sites.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -240,4 +243,43 @@ void lib_free(lib_report *r)
 	free(r->mods);
 	r->mods = NULL;
 	r->nmods = 0;
+}
+
+int lib_load_retained(snap *s, lib_report *r, char *err, size_t errlen)
+{
+	int64_t roots = 0, edges = 0;
+	int hr = snap_has_table(s, "root"), he = snap_has_table(s, "chunk_edge");
+
+	r->has_graph = 0;
+	if (hr < 0 || he < 0 ||
+	    (hr && he && (snap_query_i64(s, "SELECT count(*) FROM root", 0, &roots) ||
+			  snap_query_i64(s, "SELECT count(*) FROM chunk_edge", 0, &edges)))) {
+		snprintf(err, errlen, "%s", snap_error(s));
+		return -1;
+	}
+	if (!hr || !he || (!roots && !edges))
+		return 0;   /* captured with --no-graph, or no heap */
+	hs_graph g;
+	rg_set set;
+	if (graph_load(s, &g, err, errlen) < 0)
+		return -1;
+	if (rg_compute(s, &g, RG_BY_MODULE, &set, err, errlen) < 0) {
+		graph_free(&g);
+		return -1;
+	}
+	r->has_graph = 1;
+	r->globals_retained_bytes = 0;
+	for (int i = 0; i < r->nmods; i++)
+		r->mods[i].globals_retained_bytes = r->mods[i].globals_retained_count = 0;
+	for (uint32_t k = 0; k < set.n; k++) {
+		lib_module *m = find_mod(r, set.group[k].module_id);
+		if (m) {
+			m->globals_retained_bytes = (int64_t)set.group[k].retained_bytes;
+			m->globals_retained_count = (int64_t)set.group[k].retained_count;
+		}
+		r->globals_retained_bytes += (int64_t)set.group[k].retained_bytes;
+	}
+	rg_free(&set);
+	graph_free(&g);
+	return 0;
 }

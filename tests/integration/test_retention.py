@@ -49,6 +49,8 @@ snap = os.path.join(d, "g.hsnap")
 T.capture(p.pid, snap)
 snap_c = os.path.join(d, "gc.hsnap")
 T.capture(p.pid, snap_c, "--contents")
+snap_ng = os.path.join(d, "gn.hsnap")
+T.capture(p.pid, snap_ng, "--no-graph")
 T.stop(p)
 blocks, leaked = truth_of(truth)
 con = T.db(snap)
@@ -113,12 +115,184 @@ T.check_eq(sorted(int(n["address"], 16) for n in sub["nodes"]),
 grp = hs_json("retained", snap, "--by", "type")
 T.check("groups" in grp, "retained --by type answers")
 
+# ---- retained --by module|root: groups of roots, exact
+# The whole snapshot graph (chunk_edge decoded here, root rows) for a brute force: a
+# group retains what is unreachable once its root edges are removed.
+def varint(b, i):
+    x, shift = 0, 0
+    while True:
+        c = b[i]
+        i += 1
+        x |= (c & 0x7f) << shift
+        shift += 7
+        if not c & 0x80:
+            return x, i
+
+
+nodes = [a for (a,) in con.execute("SELECT addr FROM chunk WHERE state = 0 ORDER BY addr")]
+nsize = dict(con.execute("SELECT addr, size FROM chunk WHERE state = 0"))
+succ = {a: [] for a in nodes}
+word_of = {}                                    # (src, dst) -> word index of the pointer
+for grp_, n_, blob in con.execute("SELECT grp, n, dst FROM chunk_edge"):
+    i = 0
+    for s_ in range(64 * grp_, min(len(nodes), 64 * grp_ + 64)):
+        cnt, i = varint(blob, i)
+        prev = s_
+        for k in range(cnt):
+            v, i = varint(blob, i)
+            w, i = varint(blob, i)
+            delta = v >> 1
+            node = (s_ + (delta // 2 if delta % 2 == 0 else -(delta + 1) // 2)) if k == 0 \
+                else prev + delta
+            prev = node
+            succ[nodes[s_]].append(nodes[node])
+            word_of[(nodes[s_], nodes[node])] = w
+kind_name = {0: "registers", 1: "stack", 2: "globals", 3: "tls", 4: "other"}
+root_rows = []                                  # (by-root key, by-module key or None, dst)
+for kind, tid, mpath, mapath, mastart, dst in con.execute(
+        "SELECT r.kind, r.tid, m.path, mp.path, mp.start, r.dst FROM root r LEFT JOIN module m "
+        "ON m.id = r.module_id LEFT JOIN mapping mp ON mp.id = r.mapping_id"):
+    if dst not in nsize:
+        continue
+    if kind == 2:
+        base = os.path.basename(mpath)
+        root_rows.append(("globals " + base, base, dst))
+    elif kind == 4:
+        root_rows.append(("other " + mapath if mapath else "other anon %#x" % mastart, None, dst))
+    else:
+        root_rows.append(("%s thread %d" % (kind_name[kind], tid), None, dst))
+
+
+def reach(starts):
+    seen, todo = set(starts), list(starts)
+    while todo:
+        for b in succ[todo.pop()]:
+            if b not in seen:
+                seen.add(b)
+                todo.append(b)
+    return seen
+
+
+everything = reach([r[2] for r in root_rows])
+for by, col in (("root", 0), ("module", 1)):
+    got = hs_json("retained", snap, "--by", by, "--limit", "0")
+    keys = {r[col] for r in root_rows if r[col] is not None}
+    T.check_eq(got["groups_total"], len(keys), "one group per %s" % by)
+    for g in got["groups"]:
+        T.check(g["key"] in keys, "group %r exists" % g["key"])
+        left = reach([r[2] for r in root_rows if r[col] != g["key"]])
+        gone = everything - left
+        T.check_eq((g["retained_count"], g["retained_bytes"]),
+                   (len(gone), sum(nsize[a] for a in gone)),
+                   "retained --by %s %r = brute force" % (by, g["key"]))
+        held = {r[2] for r in root_rows if r[col] == g["key"]}
+        T.check_eq((g["roots"], g["count"], g["shallow_bytes"]),
+                   (sum(r[col] == g["key"] for r in root_rows), len(held),
+                    sum(nsize[a] for a in held)), "roots and chunks of %r" % g["key"])
+
+# By hand, from the fixture's own graph: fx_graph's globals hold T0 (tree: T0..T4, IN via
+# T2's interior pointer), C0 (cycle C0..C2), DA and DB (diamond: DS), P. The module retains
+# all of these except what roots outside its globals also keep alive (stale stack slots
+# and registers of main: the capture is conservative, and which ones depends on the
+# compiler): those blocks, and all they point to, are shared by two groups, retained by
+# neither.
+fx_edges = {}
+for line in open(truth):
+    w = line.split()
+    if w and w[0] == "edge":
+        fx_edges.setdefault(w[1], []).append(w[2])
+by_addr = {a: n for n, a in chunk.items()}
+outside = set()
+todo = [by_addr[r[2]] for r in root_rows if r[1] != "fx_graph" and r[2] in by_addr]
+while todo:
+    b = todo.pop()
+    if b not in outside:
+        outside.add(b)
+        todo.extend(fx_edges.get(b, []))
+fx_held = {"T0", "T1", "T2", "T3", "T4", "IN", "C0", "C1", "C2", "DA", "DB", "DS", "P"}
+fx_want = fx_held - outside
+mod = {g["key"]: g for g in hs_json("retained", snap, "--by", "module", "--limit", "0")["groups"]}
+T.check("fx_graph" in mod, "the fx_graph module is a group")
+T.check_eq(mod["fx_graph"]["retained_bytes"], sum(size[b] for b in fx_want),
+           "fx_graph's globals retain %s" % sorted(fx_want))
+T.check_eq(mod["fx_graph"]["roots"], 5, "g_tree, g_cycle, g_dia_a, g_dia_b, g_interior")
+T.check_eq(mod["fx_graph"]["shallow_bytes"], sum(size[b] for b in ("T0", "C0", "DA", "DB", "P")),
+           "the chunks fx_graph's globals point into")
+T.check({"T0", "T1", "T3", "T4", "C0", "C1", "C2", "DA", "DB", "P"} - outside,
+        "most of the fixture is held by its globals alone")
+shared = sorted(fx_held & outside)
+if shared:
+    print("held by fx_graph's globals and by other roots, so retained by neither: %s" % shared)
+T.check_eq(hs_json("retained", snap, "--by", "root", "--limit", "1")["groups_total"],
+           len({r[0] for r in root_rows}), "--limit caps rows, not groups")
+T.check_eq(len(hs_json("retained", snap, "--by", "root", "--limit", "1")["groups"]), 1,
+           "--limit 1 shows one group")
+r = T.heapsnap("retained", snap, "--by", "thread")
+T.check_eq(r.returncode, 2, "an unknown --by is bad input")
+txt = T.heapsnap("retained", snap, "--by", "module")
+T.check(txt.returncode == 0 and "fx_graph" in txt.stdout, "retained --by module table")
+
+# ---- libs: the heap each module's globals retain (issue 5), the same figure
+lj = hs_json("libs", snap)
+lmods = {m["name"]: m for m in lj["modules"]}
+T.check_eq(lmods["fx_graph"]["globals_retained_bytes"], sum(size[b] for b in fx_want),
+           "libs: fx_graph's globals retain the fixture's structures")
+T.check_eq(lmods["fx_graph"]["globals_retained_count"], len(fx_want), "libs: chunks")
+for name, m in lmods.items():
+    T.check_eq(m["globals_retained_bytes"], mod[name]["retained_bytes"] if name in mod else 0,
+               "libs = retained --by module for %s" % name)
+T.check_eq(lj["heap"]["globals_retained_bytes"], sum(g["retained_bytes"] for g in mod.values()),
+           "libs: all modules' globals")
+lt = T.heapsnap("libs", snap)
+T.check(lt.returncode == 0 and "RETAINED" in lt.stdout, "libs table has the retained column")
+ln = hs_json("libs", snap_ng)
+T.check(all(m["globals_retained_bytes"] is None for m in ln["modules"]),
+        "libs without a pointer graph: null")
+lt = T.heapsnap("libs", snap_ng)
+T.check(lt.returncode == 0 and "RETAINED: n/a" in lt.stdout, "libs table says n/a")
+
 # ---- path: why is T4 alive
 pa = hs_json("path", snap, hex(blocks["T4"]))
 T.check(pa["roots_reaching"] >= 1, "a root reaches T4")
 hops = pa["paths"][0]["hops"]
 T.check_eq(hops[-1]["address"], hex(chunk["T4"]), "the path ends at T4")
 T.check(len(hops) <= 3, "at most g_tree -> T0 -> T1 -> T4")
+# each hop's offset: where in the chunk before it the pointer sits. Ground truth: the
+# fixture's own edge list (edge SRC DST kind WORD) and chunk_edge decoded above.
+truth_word = {}
+for line in open(truth):
+    w = line.split()
+    if w and w[0] == "edge":
+        truth_word[(chunk[w[1]], chunk[w[2]])] = int(w[4])
+T.check_eq(hops[0]["offset"], None, "the first hop's pointer is the root's word")
+
+
+def check_offsets(path, what):
+    for a, b in zip(path["hops"], path["hops"][1:]):
+        pair = (int(a["address"], 16), int(b["address"], 16))
+        T.check_eq(b["offset"], 8 * word_of[pair], "%s: offset of %s -> %s" % (what, *pair))
+        if pair in truth_word:
+            T.check_eq(b["offset"], 8 * truth_word[pair], "%s: the fixture's word" % what)
+
+
+check_offsets(pa["paths"][0], "path to T4")
+if len(hops) == 3:
+    T.check_eq([h["offset"] for h in hops], [None, 0, 8], "g_tree -> T0 +0x0 -> T1 +0x8 -> T4")
+    slot = con.execute("SELECT slot FROM root WHERE symbol = 'g_tree'").fetchone()[0]
+    T.check_eq(pa["paths"][0]["root_slot"], hex(slot), "the root word is g_tree")
+    T.check_eq(pa["paths"][0]["root_offset"], 0, "at g_tree+0")
+    txt = T.heapsnap("path", snap, hex(blocks["T4"]))
+    T.check(txt.returncode == 0 and "+0x8" in txt.stdout and "g_tree+0x0" in txt.stdout,
+            "the table shows the offsets")
+# IN: the only pointer from the heap is T2's interior pointer at word 2 (+0x10)
+pi = hs_json("path", snap, hex(blocks["IN"]), "--all")
+via_t2 = [q for q in pi["paths"] if len(q["hops"]) >= 2
+          and q["hops"][-2]["address"] == hex(chunk["T2"])]
+T.check(via_t2, "a path to IN through T2")
+for q in pi["paths"]:
+    check_offsets(q, "path to IN")
+T.check_eq((via_t2[0]["hops"][-1]["pointer"], via_t2[0]["hops"][-1]["offset"]),
+           ("interior", 16), "T2 -> IN + 8 is the interior pointer at +0x10")
 pk = hs_json("path", snap, hex(blocks["K1"]), "--all")
 T.check_eq(pk["paths"], [], "no path to a leaked block")
 r = T.heapsnap("path", snap, "0x10")
@@ -145,6 +319,28 @@ T.check(txt.returncode == 0 and "|" in txt.stdout, "the hex/ASCII dump")
 # ---- histogram by size: every in-use chunk once
 hi = hs_json("histogram", snap, "--by", "size")
 T.check_eq(sum(x["count"] for x in hi["rows"]), in_use, "histogram covers every chunk")
+
+# ---- --sort on the retention commands: the order asked for, and a bad key is exit 2
+def keys_of(rows, k):
+    return [r[k] for r in rows]
+hc = hs_json("histogram", snap, "--by", "size", "--sort", "count")["rows"]
+T.check(len(hc) >= 2 and keys_of(hc, "count") == sorted(keys_of(hc, "count"), reverse=True),
+        "histogram --sort count: counts non-increasing")
+T.check_eq(sorted(map(str, keys_of(hc, "count"))), sorted(map(str, keys_of(hi["rows"], "count"))),
+           "histogram --sort count: the same rows")
+hb = hs_json("histogram", snap, "--by", "size")["rows"]
+T.check(keys_of(hb, "bytes") == sorted(keys_of(hb, "bytes"), reverse=True), "histogram: bytes by default")
+# fx_graph: twenty 80-byte chunks and one 4112-byte buffer: the two orders differ
+T.check(hc[0]["size"] != hb[0]["size"], "histogram: --sort count and --sort bytes differ here")
+top_sh = [c["shallow_bytes"] for c in hs_json("dominators", snap, "--sort", "shallow", "--limit", "50")["nodes"]]
+T.check(len(top_sh) >= 2 and top_sh == sorted(top_sh, reverse=True), "dominators --sort shallow: %s" % top_sh[:10])
+top_ad = [int(c["address"], 16) for c in hs_json("dominators", snap, "--sort", "address", "--limit", "50")["nodes"]]
+T.check(len(top_ad) >= 2 and top_ad == sorted(top_ad), "dominators --sort address: increasing")
+for cmd in (["histogram", snap, "--by", "size"], ["leaks", snap], ["dominators", snap],
+            ["retained", snap, "--by", "site"]):
+    r = T.heapsnap(*(cmd + ["--sort", "bogus"]))
+    T.check(r.returncode == 2 and "--sort" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+            "%s --sort bogus: exit 2, one line (%d, %r)" % (cmd[0], r.returncode, r.stderr))
 
 # ---- C++ classes: histogram and exact retained size per class (fx_graph_cxx)
 FXX = T.fixture("fx_graph_cxx")
