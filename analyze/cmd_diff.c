@@ -1,6 +1,8 @@
 /* cmd_diff.c -- `heapsnap diff A B`: what changed between two snapshots, by mapping kind
- * (region), by module, or by allocation site; and, for two snapshots of the same process,
- * the chunks born since A grouped by site. Rows are sorted by growth.
+ * (region), by module, by allocation site or by C++ type; and, for two snapshots of the
+ * same process, the object-level diff: the chunks born since A grouped by site, the bytes
+ * they retain, and the A objects whose retained size grew most. Rows are sorted by growth
+ * (or --sort KEY, cmdline.h).
  *
  * Sites are matched by the key sites.c gives them (module build-id + offset of the site
  * frame: stable across ASLR and restarts of the same binary); a site without a match is
@@ -13,6 +15,8 @@
 
 #include "cmdline.h"
 #include "commands.h"
+#include "dominators.h"
+#include "graph.h"
 #include "libfig.h"
 #include "output.h"
 #include "progress.h"
@@ -21,7 +25,8 @@
 #include "stackfmt.h"
 
 static const char diff_usage[] =
-	"usage: heapsnap diff A B [--by region|module|site] [--json | --csv] [--limit N]\n";
+	"usage: heapsnap diff A B [--by region|module|site|type] [--json | --csv] [--limit N]\n"
+	"                         [--sort delta|count|before|after|name]\n";
 
 static const char diff_help[] =
 	"\n"
@@ -36,18 +41,27 @@ static const char diff_help[] =
 	"               function name, flagged 'build-id differs' when the binary changed.\n"
 	"               When A and B are the same process (same pid and start time), also the\n"
 	"               chunks born since A (not in A at the same address with the same size\n"
-	"               and site), grouped by site.\n"
+	"               and site), grouped by site; and, when both files have the pointer\n"
+	"               graph, the bytes the born chunks retain (B's dominator tree) and the\n"
+	"               A objects whose retained size grew most (retained in B - in A)\n"
+	"  --by type    per C++ class (from vtable pointers, needs the pointer graph), other\n"
+	"               chunks per chunk size ('size 48'), as 'histogram --by type': chunk\n"
+	"               bytes and chunks before and after, delta, new/gone markers\n"
+	"  --sort KEY   delta (the default: growth of the first figure, largest first), count\n"
+	"               (growth of the count figure), before, after (the first figure,\n"
+	"               largest first) or name\n"
 	"  --limit N    at most N rows (default 30 for tables, all for JSON/CSV)\n"
 	"  --json       {\"diff\": {\"by\", \"rows\": [{\"key\", \"label\", \"before_X\",\n"
 	"               \"after_X\", \"delta_X\", ..., \"status\"}]}, \"heap\"|\"objects\": ...};\n"
-	"               for sites X is bytes and count and rows carry the site's frames\n"
+	"               for sites and types X is bytes and count; site rows carry frames,\n"
+	"               type rows type (null for size rows) and size (null for classes)\n"
 	"  --csv        the rows as CSV\n"
 	"  -h, --help   this help\n"
 	"\n"
 	"examples:\n"
 	"  heapsnap diff morning.hsnap evening.hsnap\n"
 	"  heapsnap diff morning.hsnap evening.hsnap --by site --limit 10\n"
-	"  heapsnap diff a.hsnap b.hsnap --by module --json | jq '.rows[0]'\n";
+	"  heapsnap diff a.hsnap b.hsnap --by module --json | jq '.diff.rows[0]'\n";
 
 #define DIFF_MAXM 5
 enum { DU_KB, DU_BYTES, DU_COUNT };
@@ -63,6 +77,7 @@ typedef struct {
 	int64_t before[DIFF_MAXM], after[DIFF_MAXM];
 	int status;
 	int bid_mismatch;     /* matched by name, build-ids differ */
+	int64_t size_class;   /* type mode: the chunk size of a "size N" row, 0 for a class */
 	stk_stack stack;      /* site mode: the site's stack (B's, else A's) */
 } diff_row;
 
@@ -109,14 +124,53 @@ static void diff_set_free(diff_set *d)
 	free(d->r);
 }
 
+/* --sort: delta (growth of the first figure: the default), count (growth of the count
+ * figure), before, after (the first figure), name (the key); ties by key */
+static int diff_count_m;  /* index of the count figure of the current metric set */
+
+static int diff_desc(int64_t x, int64_t y, const diff_row *a, const diff_row *b)
+{
+	if (x != y)
+		return x < y ? 1 : -1;
+	return strcmp(a->key, b->key);
+}
+
 static int diff_cmp(const void *a, const void *b)
 {
 	const diff_row *x = a, *y = b;
-	int64_t dx = x->after[0] - x->before[0], dy = y->after[0] - y->before[0];
-	if (dx != dy)
-		return dx < dy ? 1 : -1;
-	return strcmp(x->key, y->key);
+	return diff_desc(x->after[0] - x->before[0], y->after[0] - y->before[0], x, y);
 }
+
+static int diff_cmp_count(const void *a, const void *b)
+{
+	const diff_row *x = a, *y = b;
+	int m = diff_count_m;
+	return diff_desc(x->after[m] - x->before[m], y->after[m] - y->before[m], x, y);
+}
+
+static int diff_cmp_before(const void *a, const void *b)
+{
+	const diff_row *x = a, *y = b;
+	return diff_desc(x->before[0], y->before[0], x, y);
+}
+
+static int diff_cmp_after(const void *a, const void *b)
+{
+	const diff_row *x = a, *y = b;
+	return diff_desc(x->after[0], y->after[0], x, y);
+}
+
+static int diff_cmp_name(const void *a, const void *b)
+{
+	const diff_row *x = a, *y = b;
+	int c = strcmp(x->label, y->label);
+	return c ? c : strcmp(x->key, y->key);
+}
+
+static const cl_sort_key diff_sorts[] = {
+	{ "delta", diff_cmp }, { "count", diff_cmp_count }, { "before", diff_cmp_before },
+	{ "after", diff_cmp_after }, { "name", diff_cmp_name },
+};
 
 /* ---------------------------------------------------------------- by region */
 static const diff_metric region_m[] = {
@@ -181,6 +235,49 @@ static int module_side(diff_set *d, const lib_report *r, int side, const lib_rep
 static const diff_metric site_m[] = {
 	{ "bytes", "BYTES", DU_BYTES }, { "count", "COUNT", DU_COUNT },
 };
+
+/* ---------------------------------------------------------------- by type */
+/* In-use chunks per C++ class (tables type/chunk_type, from vtable pointers), the other
+ * chunks per chunk size ("size 48"), as `histogram --by type` groups them. Bytes are chunk
+ * sizes. *typed is set when the snapshot has any type data. */
+static const diff_metric type_m[] = {
+	{ "bytes", "BYTES", DU_BYTES }, { "count", "COUNT", DU_COUNT },
+};
+
+static int type_side(snap *s, diff_set *d, int side, int *typed)
+{
+	int has = snap_has_table(s, "chunk_type") == 1 && snap_has_table(s, "type") == 1;
+	sqlite3_stmt *st;
+	int r = has ? snap_prepare(s, &st, "SELECT t.name, c.size, count(*), sum(c.size)"
+				   " FROM chunk c LEFT JOIN chunk_type ct ON ct.addr = c.addr LEFT JOIN type t"
+				   " ON t.id = ct.type_id WHERE c.state = 0 GROUP BY t.name,"
+				   " CASE WHEN t.name IS NULL THEN c.size END")
+		    : snap_prepare(s, &st, "SELECT NULL, size, count(*), sum(size) FROM chunk"
+				   " WHERE state = 0 GROUP BY size");
+	if (r)
+		return -1;
+	*typed = 0;
+	while ((r = snap_step(s, st)) == 1) {
+		const char *name = snap_text(st, 0);
+		char key[64];
+		if (!name)
+			snprintf(key, sizeof key, "size %" PRId64, snap_i64(st, 1, 0));
+		else
+			*typed = 1;
+		diff_row *row = diff_add(d, name ? name : key, NULL);
+		if (!row) {
+			r = -2;
+			break;
+		}
+		if (!name)
+			row->size_class = snap_i64(st, 1, 0);
+		int64_t *v = side ? row->after : row->before;
+		v[0] += snap_i64(st, 3, 0);
+		v[1] += snap_i64(st, 2, 0);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
 
 /* "function (module)" of a sites row, for the label and the by-name fallback */
 static void site_label(const sites_row *sr, char *buf, size_t n)
@@ -352,6 +449,13 @@ static int diff_print(const diff_set *d, const char *by, long long limit, int fm
 			}
 			out_json_str(&j, "status", r->status == ST_NEW ? "new" : r->status == ST_GONE ? "gone" : "both");
 			out_json_bool(&j, "build_id_mismatch", r->bid_mismatch);
+			if (!strcmp(by, "type")) {   /* as histogram --by type: class or size */
+				out_json_str(&j, "type", r->size_class ? NULL : r->key);
+				if (r->size_class)
+					out_json_i64(&j, "size", r->size_class);
+				else
+					out_json_null(&j, "size");
+			}
 			if (!strcmp(by, "site")) {
 				out_json_arr(&j, "frames");
 				for (int f = 0; f < r->stack.n; f++)
@@ -398,7 +502,8 @@ static int diff_print(const diff_set *d, const char *by, long long limit, int fm
 	out_col cols[2 + 3 * DIFF_MAXM];
 	char hdr[3 * DIFF_MAXM][32];
 	int nc = 0;
-	cols[nc++] = (out_col){ !strcmp(by, "site") ? "SITE" : !strcmp(by, "module") ? "MODULE" : "KIND", OUT_LEFT };
+	cols[nc++] = (out_col){ !strcmp(by, "site") ? "SITE" : !strcmp(by, "module") ? "MODULE" :
+				!strcmp(by, "type") ? "TYPE" : "KIND", OUT_LEFT };
 	for (int m = 0; m < d->nm; m++) {
 		snprintf(hdr[3 * m], 32, "%s BEFORE", d->m[m].header);
 		snprintf(hdr[3 * m + 1], 32, "%s AFTER", d->m[m].header);
@@ -431,6 +536,18 @@ static int diff_print(const diff_set *d, const char *by, long long limit, int fm
 }
 
 /* ---------------------------------------------------------------- object level */
+/* Native chunks never move, so a chunk of B is "the same object" as the chunk of A at
+ * the same address with the same size and the same site (both untracked, or both at
+ * sites with the same label); every other in-use chunk of B was born since A.
+ *
+ * Retained growth (needs the pointer graph in both files): retained sizes come from each
+ * snapshot's own dominator tree (dominators.h). A born chunk's retained bytes are charged
+ * to its site only when no other born chunk dominates it (the outermost born chunk of a
+ * structure), so each byte is counted once: a list of 30 new nodes is charged once, to
+ * the site of its first new node, not 30 times. The A objects that gained most are the
+ * chunks present in both, ranked by retained(B) - retained(A); an object whose immediate
+ * dominator in B is an A object with the same growth is left out (the list head is shown,
+ * not each old node between it and the new tail). */
 typedef struct {
 	int64_t addr, size, cs;
 } diff_chunk;
@@ -441,6 +558,7 @@ static int chunk_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* the in-use chunks in address order: the numbering of the pointer graph's nodes */
 static int load_chunks(snap *s, diff_chunk **out, size_t *n)
 {
 	int64_t cnt;
@@ -452,8 +570,10 @@ static int load_chunks(snap *s, diff_chunk **out, size_t *n)
 	if (!c)
 		return -2;
 	sqlite3_stmt *st;
-	if (snap_prepare(s, &st, "SELECT c.addr, c.size, a.callsite_id FROM chunk c"
-			 " LEFT JOIN alloc a ON a.addr = c.addr WHERE c.state = 0 ORDER BY c.addr")) {
+	int tracked = snap_has_table(s, "alloc") == 1;
+	if (snap_prepare(s, &st, tracked ? "SELECT c.addr, c.size, a.callsite_id FROM chunk c"
+			 " LEFT JOIN alloc a ON a.addr = c.addr WHERE c.state = 0 ORDER BY c.addr"
+			 : "SELECT addr, size, NULL FROM chunk WHERE state = 0 ORDER BY addr")) {
 		free(c);
 		return -1;
 	}
@@ -474,7 +594,7 @@ static int load_chunks(snap *s, diff_chunk **out, size_t *n)
 	return 0;
 }
 
-/* the site label of a callsite ("function (module)"), "(untracked)" for -1 */
+/* the site label of a callsite ("function (module) at file.c:12"), "(untracked)" for -1 */
 static int cs_label(snap *s, int64_t cs, char *buf, size_t n)
 {
 	if (cs < 0) {
@@ -505,96 +625,470 @@ static int cs_label(snap *s, int64_t cs, char *buf, size_t n)
 	return 0;
 }
 
-static int objects_diff(snap *sa, snap *sb, int json, long long limit)
+/* the distinct callsites of one snapshot's chunks with their labels: each is loaded once */
+typedef struct {
+	int64_t *cs;          /* sorted, distinct */
+	char **label;
+	size_t n;
+} cs_cache;
+
+static int i64_cmp(const void *a, const void *b)
 {
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void cs_cache_free(cs_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->label[i]);
+	free(c->label);
+	free(c->cs);
+	memset(c, 0, sizeof *c);
+}
+
+/* -1 snapshot error, -2 out of memory */
+static int cs_cache_build(snap *s, const diff_chunk *c, size_t n, cs_cache *out)
+{
+	char buf[1024];
+	memset(out, 0, sizeof *out);
+	out->cs = malloc((n + 1) * sizeof *out->cs);
+	if (!out->cs)
+		return -2;
+	out->cs[0] = -1;      /* "(untracked)" is always there */
+	size_t m = 1;
+	for (size_t i = 0; i < n; i++)
+		out->cs[m++] = c[i].cs;
+	qsort(out->cs, m, sizeof *out->cs, i64_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < m; i++)
+		if (!u || out->cs[u - 1] != out->cs[i])
+			out->cs[u++] = out->cs[i];
+	int64_t *shrunk = realloc(out->cs, u * sizeof *out->cs);  /* n entries -> u */
+	if (shrunk)
+		out->cs = shrunk;
+	out->label = calloc(u, sizeof *out->label);
+	if (!out->label) {
+		cs_cache_free(out);
+		return -2;
+	}
+	out->n = u;
+	for (size_t i = 0; i < u; i++) {
+		if (cs_label(s, out->cs[i], buf, sizeof buf)) {
+			cs_cache_free(out);
+			return -1;
+		}
+		if (!(out->label[i] = strdup(buf))) {
+			cs_cache_free(out);
+			return -2;
+		}
+	}
+	return 0;
+}
+
+/* index of callsite cs in the cache (always present: the cache holds every chunk's) */
+static size_t cs_index(const cs_cache *c, int64_t cs)
+{
+	const int64_t *p = bsearch(&cs, c->cs, c->n, sizeof cs, i64_cmp);
+	return p ? (size_t)(p - c->cs) : 0;
+}
+
+/* The dominator tree of a snapshot's pointer graph, checked against its chunk list c.
+ * 0 ok; 1 no usable graph, *why says why; -1 snapshot error (message in err); -2 OOM. */
+static int has_graph(snap *s)
+{
+	int64_t roots = 0;
+	return snap_has_table(s, "root") == 1 &&
+	       !snap_query_i64(s, "SELECT count(*) FROM root", 0, &roots) && roots > 0;
+}
+
+static int load_dom(snap *s, const diff_chunk *c, size_t n, dom_tree *t, const char **why,
+		    char *err, size_t errlen)
+{
+	memset(t, 0, sizeof *t);
+	if (!has_graph(s)) {
+		*why = "has no pointer graph (captured with --no-graph, or no heap)";
+		return 1;
+	}
+	hs_graph g;
+	if (graph_load(s, &g, err, errlen) < 0)
+		return -1;
+	int ok = g.n == n;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = g.addr[i] == (uint64_t)c[i].addr;
+	if (!ok) {
+		graph_free(&g);
+		*why = "has a pointer graph that does not match its chunk table";
+		return 1;
+	}
+	int r = dom_build_graph(&g, t) < 0 ? -2 : 0;
+	graph_free(&g);
+	return r;
+}
+
+typedef struct {
+	char *site;
+	int64_t count, bytes, retained;
+} born_row;
+
+typedef struct {
+	size_t a, b;          /* chunk index in A and in B */
+	int64_t delta;        /* retained(B) - retained(A) */
+} grown_obj;
+
+static int born_cmp_ret;   /* born_cmp: rank by retained (1) or by bytes (0) */
+
+static int born_cmp(const void *x, const void *y)
+{
+	const born_row *p = x, *q = y;
+	int64_t a = born_cmp_ret ? p->retained : p->bytes;
+	int64_t b = born_cmp_ret ? q->retained : q->bytes;
+	if (a != b)
+		return a < b ? 1 : -1;
+	if (p->bytes != q->bytes)
+		return p->bytes < q->bytes ? 1 : -1;
+	return strcmp(p->site, q->site);
+}
+
+static int grown_cmp(const void *x, const void *y)
+{
+	const grown_obj *p = x, *q = y;
+	if (p->delta != q->delta)
+		return p->delta < q->delta ? 1 : -1;
+	return p->b < q->b ? -1 : p->b > q->b;
+}
+
+/* the C++ class of the chunk at addr, into buf; NULL when it has none */
+static const char *chunk_type_name(snap *s, int64_t addr, char *buf, size_t n)
+{
+	sqlite3_stmt *st;
+	const char *out = NULL;
+	if (snap_has_table(s, "chunk_type") != 1 || snap_has_table(s, "type") != 1 ||
+	    snap_prepare(s, &st, "SELECT t.name FROM chunk_type ct JOIN type t ON t.id = ct.type_id"
+			 " WHERE ct.addr = ?"))
+		return NULL;
+	sqlite3_bind_int64(st, 1, addr);
+	if (snap_step(s, st) == 1 && snap_text(st, 0)) {
+		snprintf(buf, n, "%s", snap_text(st, 0));
+		out = buf;
+	}
+	sqlite3_finalize(st);
+	return out;
+}
+
+typedef struct {
 	diff_chunk *ca, *cb;
 	size_t na, nb;
-	int r = load_chunks(sa, &ca, &na);
-	if (r)
-		return r;
-	if ((r = load_chunks(sb, &cb, &nb))) {
-		free(ca);
+	cs_cache la, lb;
+	int32_t *match;       /* [nb] index in A of the same object, -1 if born */
+	dom_tree ta, tb;
+	int have_ret;         /* both dominator trees built */
+	const char *why;      /* why not, with which file */
+	const char *why_file;
+	born_row *born;
+	size_t nborn;
+	int64_t born_count, born_bytes, born_retained;
+	grown_obj *grown;
+	size_t ngrown;
+} obj_diff;
+
+static void obj_free(obj_diff *o)
+{
+	free(o->ca);
+	free(o->cb);
+	cs_cache_free(&o->la);
+	cs_cache_free(&o->lb);
+	free(o->match);
+	dom_free(&o->ta);
+	dom_free(&o->tb);
+	for (size_t i = 0; i < o->nborn; i++)
+		free(o->born[i].site);
+	free(o->born);
+	free(o->grown);
+}
+
+/* match the chunks, then the born rows and, with both graphs, the retained growth.
+ * 0, -1 snapshot error (message in err), -2 out of memory */
+static int obj_compute(snap *sa, snap *sb, const char *fa, const char *fb, obj_diff *o,
+		       char *err, size_t errlen)
+{
+	int r;
+	memset(o, 0, sizeof *o);
+	if ((r = load_chunks(sa, &o->ca, &o->na)) ||
+	    (r = cs_cache_build(sa, o->ca, o->na, &o->la))) {
+		snprintf(err, errlen, "%s", snap_error(sa));
 		return r;
 	}
-	static const diff_metric born_m[] = { { "bytes", "BORN BYTES", DU_BYTES }, { "count", "CHUNKS", DU_COUNT } };
-	diff_set d = { .nm = 2, .m = born_m };
-	char la[1024], lb[1024];
-	int64_t born = 0, born_bytes = 0;
+	if ((r = load_chunks(sb, &o->cb, &o->nb)) ||
+	    (r = cs_cache_build(sb, o->cb, o->nb, &o->lb))) {
+		snprintf(err, errlen, "%s", snap_error(sb));
+		return r;
+	}
+	o->match = malloc((o->nb + 1) * sizeof *o->match);
+	if (!o->match)
+		return -2;
 	size_t i = 0;
 	prog pg;
-	prog_start(&pg, "matching chunks", nb);
-	for (size_t k = 0; k < nb && !r; k++) {
+	prog_start(&pg, "matching chunks", o->nb);
+	for (size_t k = 0; k < o->nb; k++) {
 		prog_step(&pg, k);
-		while (i < na && ca[i].addr < cb[k].addr)
+		const diff_chunk *b = &o->cb[k];
+		while (i < o->na && o->ca[i].addr < b->addr)
 			i++;
-		int same = i < na && ca[i].addr == cb[k].addr && ca[i].size == cb[k].size;
-		if (same && (ca[i].cs >= 0) == (cb[k].cs >= 0) && ca[i].cs >= 0) {
-			if (cs_label(sa, ca[i].cs, la, sizeof la) || cs_label(sb, cb[k].cs, lb, sizeof lb)) {
-				r = -1;
-				break;
-			}
-			same = !strcmp(la, lb);
-		}
-		if (same)
-			continue;
-		if (cs_label(sb, cb[k].cs, lb, sizeof lb)) {
-			r = -1;
-			break;
-		}
-		diff_row *row = diff_add(&d, lb, lb);
-		if (!row) {
-			r = -2;
-			break;
-		}
-		row->after[0] += cb[k].size;
-		row->after[1]++;
-		born++;
-		born_bytes += cb[k].size;
+		const diff_chunk *a = i < o->na ? &o->ca[i] : NULL;
+		int same = a && a->addr == b->addr && a->size == b->size;
+		if (same && (a->cs >= 0 || b->cs >= 0))
+			same = a->cs >= 0 && b->cs >= 0 &&
+			       !strcmp(o->la.label[cs_index(&o->la, a->cs)],
+				       o->lb.label[cs_index(&o->lb, b->cs)]);
+		o->match[k] = same ? (int32_t)i : -1;
 	}
 	prog_done(&pg);
-	free(ca);
-	free(cb);
+
+	/* retained sizes: A's tree first, B's second (B's graph checked before A's is built) */
+	if (!has_graph(sb)) {
+		r = 1;
+		o->why = "has no pointer graph (captured with --no-graph, or no heap)";
+		o->why_file = fb;
+	} else {
+		r = load_dom(sa, o->ca, o->na, &o->ta, &o->why, err, errlen);
+		if (r == 1)
+			o->why_file = fa;
+	}
 	if (!r) {
-		qsort(d.r, d.n, sizeof *d.r, diff_cmp);
-		if (json) {
-			/* printed inside the caller's object: see cmd_diff */
+		r = load_dom(sb, o->cb, o->nb, &o->tb, &o->why, err, errlen);
+		if (r == 1)
+			o->why_file = fb;
+	}
+	if (r < 0)
+		return r;
+	o->have_ret = !r;
+
+	/* per B callsite: born chunks, bytes, and the retained bytes of the outermost ones */
+	size_t ncs = o->lb.n;
+	int64_t *agg = calloc(3 * ncs + 1, sizeof *agg);
+	uint32_t *top = NULL, *path = NULL;
+	if (!agg)
+		return -2;
+	if (o->have_ret) {
+		/* top[v]: the outermost born chunk dominating v (v included), or NONE */
+		enum { UNSET = 0xffffffffu, NONE = 0xfffffffeu };
+		top = malloc((o->nb + 1) * sizeof *top);
+		path = malloc((o->nb + 1) * sizeof *path);
+		if (!top || !path) {
+			free(agg);
+			free(top);
+			free(path);
+			return -2;
 		}
-		size_t n = limit >= 0 && (size_t)limit < d.n ? (size_t)limit : d.n;
-		if (!json) {
-			char sz[OUT_SIZE_LEN];
-			printf("\nsame process: %" PRId64 " chunks (%s) born since A, by site:\n", born,
-			       out_size(sz, (uint64_t)born_bytes));
-			static const out_col cols[] = { { "SITE", OUT_LEFT }, { "CHUNKS", OUT_RIGHT }, { "BYTES", OUT_RIGHT } };
-			out_table *t = out_table_new(cols, 3);
-			if (!t)
-				r = -2;
-			for (size_t x = 0; t && x < n; x++) {
-				out_cell(t, d.r[x].label);
-				out_cell_u64(t, (uint64_t)d.r[x].after[1]);
-				out_cell_size(t, (uint64_t)d.r[x].after[0]);
+		for (size_t k = 0; k < o->nb; k++)
+			top[k] = UNSET;
+		for (size_t k = 0; k < o->nb; k++) {
+			size_t np = 0;
+			uint32_t v = (uint32_t)k;
+			while (v < o->nb && top[v] == UNSET) {
+				path[np++] = v;
+				v = o->tb.idom[v];
 			}
-			if (t && out_table_print(t, stdout))
-				r = -2;
-			out_table_free(t);
-		} else {
-			out_json j;
-			out_json_init(&j, stdout);
-			out_json_obj(&j, NULL);
-			out_json_i64(&j, "born_count", born);
-			out_json_i64(&j, "born_bytes", born_bytes);
-			out_json_arr(&j, "by_site");
-			for (size_t x = 0; x < n; x++) {
-				out_json_obj_line(&j, NULL);
-				out_json_str(&j, "site", d.r[x].label);
-				out_json_i64(&j, "count", d.r[x].after[1]);
-				out_json_i64(&j, "bytes", d.r[x].after[0]);
-				out_json_end(&j);
+			uint32_t cur = v < o->nb ? top[v] : NONE;
+			while (np--) {
+				uint32_t u = path[np];
+				if (cur == NONE && o->match[u] < 0)
+					cur = u;
+				top[u] = cur;
 			}
-			out_json_end(&j);
-			out_json_finish(&j);
 		}
 	}
-	diff_set_free(&d);
+	for (size_t k = 0; k < o->nb; k++) {
+		if (o->match[k] >= 0)
+			continue;
+		size_t c = cs_index(&o->lb, o->cb[k].cs);
+		agg[3 * c]++;
+		agg[3 * c + 1] += o->cb[k].size;
+		if (top && top[k] == k)
+			agg[3 * c + 2] += (int64_t)o->tb.retained[k];
+	}
+	free(top);
+	free(path);
+	/* fold callsites into rows by label (several callsites can share a site) */
+	o->born = calloc(ncs + 1, sizeof *o->born);
+	if (!o->born) {
+		free(agg);
+		return -2;
+	}
+	for (size_t c = 0; c < ncs; c++) {
+		if (!agg[3 * c])
+			continue;
+		size_t x = 0;
+		while (x < o->nborn && strcmp(o->born[x].site, o->lb.label[c]))
+			x++;
+		if (x == o->nborn) {
+			if (!(o->born[x].site = strdup(o->lb.label[c]))) {
+				free(agg);
+				return -2;
+			}
+			o->nborn++;
+		}
+		o->born[x].count += agg[3 * c];
+		o->born[x].bytes += agg[3 * c + 1];
+		o->born[x].retained += agg[3 * c + 2];
+		o->born_count += agg[3 * c];
+		o->born_bytes += agg[3 * c + 1];
+		o->born_retained += agg[3 * c + 2];
+	}
+	free(agg);
+	born_cmp_ret = o->have_ret;
+	qsort(o->born, o->nborn, sizeof *o->born, born_cmp);
+
+	if (o->have_ret) {
+		o->grown = malloc((o->nb + 1) * sizeof *o->grown);
+		if (!o->grown)
+			return -2;
+		for (size_t k = 0; k < o->nb; k++) {
+			if (o->match[k] < 0)
+				continue;
+			size_t a = (size_t)o->match[k];
+			int64_t dlt = (int64_t)o->tb.retained[k] - (int64_t)o->ta.retained[a];
+			if (dlt <= 0)
+				continue;
+			/* growth its immediate dominator shows whole: a chain of A objects (a list
+			 * head and its old nodes) grown by the same new tail is shown once, at
+			 * its top */
+			uint32_t up = o->tb.idom[k];
+			if (up < o->nb && o->match[up] >= 0 &&
+			    (int64_t)o->tb.retained[up] -
+			    (int64_t)o->ta.retained[o->match[up]] == dlt)
+				continue;
+			o->grown[o->ngrown++] = (grown_obj){ a, k, dlt };
+		}
+		qsort(o->grown, o->ngrown, sizeof *o->grown, grown_cmp);
+	}
+	return 0;
+}
+
+static void obj_print_json(snap *sb, const obj_diff *o, long long limit, long long glimit)
+{
+	char buf[512], addr[32];
+	size_t n = limit >= 0 && (size_t)limit < o->nborn ? (size_t)limit : o->nborn;
+	size_t ng = (size_t)glimit < o->ngrown ? (size_t)glimit : o->ngrown;
+	out_json j;
+	out_json_init(&j, stdout);
+	out_json_obj(&j, NULL);
+	out_json_i64(&j, "born_count", o->born_count);
+	out_json_i64(&j, "born_bytes", o->born_bytes);
+	out_json_bool(&j, "retained_available", o->have_ret);
+	if (o->have_ret) {
+		out_json_null(&j, "retained_missing");
+		out_json_i64(&j, "born_retained_bytes", o->born_retained);
+	} else {
+		snprintf(buf, sizeof buf, "%s %s", o->why_file, o->why);
+		out_json_str(&j, "retained_missing", buf);
+		out_json_null(&j, "born_retained_bytes");
+	}
+	out_json_arr(&j, "by_site");
+	for (size_t x = 0; x < n; x++) {
+		out_json_obj_line(&j, NULL);
+		out_json_str(&j, "site", o->born[x].site);
+		out_json_i64(&j, "count", o->born[x].count);
+		out_json_i64(&j, "bytes", o->born[x].bytes);
+		if (o->have_ret)
+			out_json_i64(&j, "retained_bytes", o->born[x].retained);
+		else
+			out_json_null(&j, "retained_bytes");
+		out_json_end(&j);
+	}
+	out_json_end(&j);
+	out_json_i64(&j, "grown_total", (int64_t)o->ngrown);
+	out_json_arr(&j, "grown");
+	for (size_t x = 0; x < ng; x++) {
+		const grown_obj *g = &o->grown[x];
+		const diff_chunk *c = &o->cb[g->b];
+		out_json_obj_line(&j, NULL);
+		snprintf(addr, sizeof addr, "0x%" PRIx64, (uint64_t)c->addr);
+		out_json_str(&j, "address", addr);
+		out_json_i64(&j, "size", c->size);
+		out_json_str(&j, "site", o->lb.label[cs_index(&o->lb, c->cs)]);
+		out_json_str(&j, "type", chunk_type_name(sb, c->addr, buf, sizeof buf));
+		out_json_i64(&j, "retained_before", (int64_t)o->ta.retained[g->a]);
+		out_json_i64(&j, "retained_after", (int64_t)o->tb.retained[g->b]);
+		out_json_i64(&j, "retained_delta", g->delta);
+		out_json_end(&j);
+	}
+	out_json_end(&j);
+	out_json_finish(&j);
+}
+
+static int obj_print_table(snap *sb, const obj_diff *o, long long limit)
+{
+	char sz[OUT_SIZE_LEN], sz2[OUT_SIZE_LEN], buf[512];
+	size_t n = limit >= 0 && (size_t)limit < o->nborn ? (size_t)limit : o->nborn;
+	printf("\nsame process: %" PRId64 " chunks (%s) born since A", o->born_count,
+	       out_size(sz, (uint64_t)o->born_bytes));
+	if (o->have_ret)
+		printf(", retaining %s, by site:\n", out_size(sz2, (uint64_t)o->born_retained));
+	else
+		printf(", by site:\n");
+	static const out_col cols[] = { { "SITE", OUT_LEFT }, { "CHUNKS", OUT_RIGHT },
+					{ "BYTES", OUT_RIGHT }, { "RETAINED", OUT_RIGHT } };
+	out_table *t = out_table_new(cols, o->have_ret ? 4 : 3);
+	for (size_t x = 0; t && x < n; x++) {
+		out_cell(t, o->born[x].site);
+		out_cell_u64(t, (uint64_t)o->born[x].count);
+		out_cell_size(t, (uint64_t)o->born[x].bytes);
+		if (o->have_ret)
+			out_cell_size(t, (uint64_t)o->born[x].retained);
+	}
+	int r = !t || out_table_print(t, stdout) ? -2 : 0;
+	out_table_free(t);
+	if (n < o->nborn)
+		printf("(%zu of %zu sites shown; --limit N for more)\n", n, o->nborn);
+	if (!o->have_ret) {
+		printf("\nretained growth: not available: %s %s\n", o->why_file, o->why);
+		return r;
+	}
+	size_t ng = limit >= 0 && (size_t)limit < o->ngrown ? (size_t)limit : o->ngrown;
+	printf("\nobjects of A whose retained size grew most (%zu grew):\n", o->ngrown);
+	static const out_col gcols[] = {
+		{ "ADDRESS", OUT_LEFT }, { "SIZE", OUT_RIGHT }, { "TYPE", OUT_LEFT },
+		{ "SITE", OUT_LEFT }, { "RETAINED BEFORE", OUT_RIGHT },
+		{ "RETAINED AFTER", OUT_RIGHT }, { "DELTA", OUT_RIGHT },
+	};
+	t = out_table_new(gcols, 7);
+	for (size_t x = 0; t && x < ng; x++) {
+		const grown_obj *g = &o->grown[x];
+		const diff_chunk *c = &o->cb[g->b];
+		const char *type = chunk_type_name(sb, c->addr, buf, sizeof buf);
+		out_cellf(t, "0x%" PRIx64, (uint64_t)c->addr);
+		out_cell_size(t, (uint64_t)c->size);
+		out_cell(t, type ? type : "-");
+		out_cell(t, o->lb.label[cs_index(&o->lb, c->cs)]);
+		out_cell_size(t, o->ta.retained[g->a]);
+		out_cell_size(t, o->tb.retained[g->b]);
+		out_cellf(t, "+%s", out_size(sz, (uint64_t)g->delta));
+	}
+	if (!t || out_table_print(t, stdout))
+		r = -2;
+	out_table_free(t);
+	if (ng < o->ngrown)
+		printf("(%zu of %zu objects shown; --limit N for more)\n", ng, o->ngrown);
+	return r;
+}
+
+static int objects_diff(snap *sa, snap *sb, const char *fa, const char *fb, int json,
+			long long limit)
+{
+	obj_diff od;
+	char err[512] = "";
+	int r = obj_compute(sa, sb, fa, fb, &od, err, sizeof err);
+	if (r) {
+		out_err("diff", "%s", r == -2 || !err[0] ? "out of memory" : err);
+	} else if (json) {
+		obj_print_json(sb, &od, limit, limit >= 0 ? limit : 100);
+	} else if (obj_print_table(sb, &od, limit)) {
+		out_err("diff", "out of memory");
+		r = -2;
+	}
+	obj_free(&od);
 	return r;
 }
 
@@ -615,7 +1109,7 @@ int cmd_diff(int argc, char **argv)
 	cl_opts o = {
 		.cmd = "diff", .usage = diff_usage, .help = diff_help,
 		.pos_min = 2, .pos_max = 2, .pos_what = "needs two snapshot files, A (before) and B (after)",
-		.allow_json = 1, .allow_csv = 1, .value_names = { "limit", "by", NULL },
+		.allow_json = 1, .allow_csv = 1, .value_names = { "limit", "by", "sort", NULL },
 	};
 	int rc = cl_parse(&o, argc, argv);
 	if (rc >= 0)
@@ -623,12 +1117,13 @@ int cmd_diff(int argc, char **argv)
 	long long limit;
 	if (cl_limit(&o, o.json || o.csv ? -1 : 30, &limit))
 		return HS_EXIT_USAGE;
+	int sort = cl_sort(&o, diff_sorts, (int)(sizeof diff_sorts / sizeof *diff_sorts), 0);
+	if (sort < 0)
+		return HS_EXIT_USAGE;
 	const char *by = cl_value(&o, "by") ? cl_value(&o, "by") : "region";
-	if (strcmp(by, "region") && strcmp(by, "module") && strcmp(by, "site")) {
-		if (!strcmp(by, "type"))
-			out_err("diff", "--by type is not available yet (needs type inference)");
-		else
-			out_err("diff", "invalid --by '%s' (region, module, site)", by);
+	if (strcmp(by, "region") && strcmp(by, "module") && strcmp(by, "site") &&
+	    strcmp(by, "type")) {
+		out_err("diff", "invalid --by '%s' (region, module, site, type)", by);
 		return HS_EXIT_USAGE;
 	}
 	snap *sa = cl_open("diff", o.pos[0], &rc);
@@ -645,7 +1140,6 @@ int cmd_diff(int argc, char **argv)
 	lib_report la, lb;
 	int have_libs = 0;
 	sites_result A = { 0 }, B = { 0 };
-	int have_sites = 0;
 	int64_t heap[2][2] = { { 0 } };
 	if (!strcmp(by, "region")) {
 		d.m = region_m;
@@ -678,6 +1172,18 @@ int cmd_diff(int argc, char **argv)
 			if (!r)
 				r = module_side(&d, &lb, 1, &la);
 		}
+	} else if (!strcmp(by, "type")) {
+		int ta = 0, tb = 0;
+		d.m = type_m;
+		d.nm = 2;
+		if ((r = type_side(sa, &d, 0, &ta)) < 0)
+			bad = sa;
+		else if ((r = type_side(sb, &d, 1, &tb)) < 0)
+			bad = sb;
+		else if (!ta || !tb)
+			fprintf(stderr, "heapsnap diff: note: %s has no C++ type data (no pointer graph, or"
+				" no class with a vtable): its chunks are grouped by size only\n",
+				!ta ? o.pos[0] : o.pos[1]);
 	} else {
 		d.m = site_m;
 		d.nm = 2;
@@ -690,7 +1196,6 @@ int cmd_diff(int argc, char **argv)
 			bad = sb;
 			sites_free(&A);
 		} else {
-			have_sites = 1;
 			if (!A.tracked || !B.tracked) {
 				out_err("diff", "--by site needs allocation tracking in both snapshots (%s was not "
 					"started with 'heapsnap run')", !A.tracked ? o.pos[0] : o.pos[1]);
@@ -698,6 +1203,10 @@ int cmd_diff(int argc, char **argv)
 			} else {
 				r = site_fill(&d, &A, &B);
 			}
+			/* the rows hold copies of what they show: free the sites before the
+			 * object-level diff loads both graphs */
+			sites_free(&A);
+			sites_free(&B);
 		}
 	}
 	if (r < 0) {
@@ -710,7 +1219,7 @@ int cmd_diff(int argc, char **argv)
 		}
 	} else if (rc == HS_EXIT_OK) {
 		for (size_t i = 0; i < d.n; i++)
-			if (d.r[i].status == ST_BOTH && !strcmp(by, "region")) {
+			if (d.r[i].status == ST_BOTH && (!strcmp(by, "region") || !strcmp(by, "type"))) {
 				int nb = 1, na = 1;
 				for (int m = 0; m < d.nm; m++) {
 					nb &= d.r[i].before[m] == 0;
@@ -727,7 +1236,8 @@ int cmd_diff(int argc, char **argv)
 					inb |= !strcmp(stk_base(lb.mods[k].path), d.r[i].key);
 				d.r[i].status = ina && inb ? ST_BOTH : inb ? ST_NEW : ST_GONE;
 			}
-		qsort(d.r, d.n, sizeof *d.r, diff_cmp);
+		diff_count_m = d.nm - 1;   /* COUNT, CHUNKS, MAPS: the last figure of each set */
+		cl_sort_rows(d.r, d.n, sizeof *d.r, &diff_sorts[sort]);
 		int same = same_process(sa, sb);
 		if (o.json)   /* one JSON document: {"diff": rows, then the extra parts} */
 			fputs("{\"diff\": ", stdout);
@@ -750,11 +1260,8 @@ int cmd_diff(int argc, char **argv)
 		if (!strcmp(by, "site") && same && !o.csv) {
 			if (o.json)
 				fputs(", \"objects\": ", stdout);
-			r = objects_diff(sa, sb, o.json, limit);
-			if (r) {
-				out_err("diff", "%s", r == -2 ? "out of memory" : snap_error(sb));
+			if (objects_diff(sa, sb, o.pos[0], o.pos[1], o.json, limit))
 				rc = HS_EXIT_FAIL;
-			}
 		}
 	}
 	if (o.json && rc == HS_EXIT_OK)
@@ -762,10 +1269,6 @@ int cmd_diff(int argc, char **argv)
 	if (have_libs) {
 		lib_free(&la);
 		lib_free(&lb);
-	}
-	if (have_sites) {
-		sites_free(&A);
-		sites_free(&B);
 	}
 	diff_set_free(&d);
 	snap_close(sa);

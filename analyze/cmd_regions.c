@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "cmdline.h"
 #include "commands.h"
 #include "output.h"
 #include "snapshot.h"
@@ -188,14 +189,14 @@ int cmd_regions(int argc, char **argv)
 		fputs(regions_usage, stderr);
 		return HS_EXIT_USAGE;
 	}
-	const char *order = NULL;
+	/* the shared --sort check (cmdline.h); the order itself is SQL */
+	cl_sort_key keys[sizeof sorts / sizeof *sorts];
 	for (size_t k = 0; k < sizeof sorts / sizeof *sorts; k++)
-		if (!strcmp(sort, sorts[k].key))
-			order = sorts[k].order;
-	if (!order) {
-		out_err("regions", "invalid --sort '%s' (addr, size, rss, pss, private, shared, swap)", sort);
+		keys[k] = (cl_sort_key){ sorts[k].key, NULL };
+	int si = cl_sort_pick("regions", sort, keys, (int)(sizeof keys / sizeof *keys), 0);
+	if (si < 0)
 		return HS_EXIT_USAGE;
-	}
+	const char *order = sorts[si].order;
 	if (limit_s && arg_i64(limit_s, 0, INT64_MAX, &limit)) {
 		out_err("regions", "invalid --limit '%s'", limit_s);
 		return HS_EXIT_USAGE;

@@ -10,13 +10,15 @@
 #include <string.h>
 
 #include "args.h"
+#include "cmdline.h"
 #include "commands.h"
 #include "output.h"
 #include "sites.h"
 #include "snapshot.h"
 
 static const char top_usage[] =
-	"usage: heapsnap top FILE [--by site|function|line|module] [--limit N] [--json]\n";
+	"usage: heapsnap top FILE [--by site|function|line|module] [--sort bytes|count|name]\n"
+	"                    [--limit N] [--json | --csv]\n";
 
 static const char top_help[] =
 	"\n"
@@ -30,10 +32,13 @@ static const char top_help[] =
 	"\n"
 	"  --by KEY     site (the default: the call instruction, module build-id + offset),\n"
 	"               function, line (source file:line) or module\n"
+	"  --sort KEY   bytes (the default), count (largest first) or name (the site's\n"
+	"               function, else the row's key; ascending)\n"
 	"  --limit N    show the first N rows (default 20; 0 = all)\n"
 	"  --json       a JSON array of {key, bytes, count, sampled, sample_interval,\n"
 	"               frames: [{function, file, line, module, offset, build_id}]}, the\n"
 	"               site frame first, then its callers\n"
+	"  --csv        the table as CSV (no total row), sizes in bytes\n"
 	"  -h, --help   this help\n"
 	"\n"
 	"With sampling (heapsnap run --sample R) only some allocations carry a stack: the\n"
@@ -90,16 +95,53 @@ static void site_cells(out_table *t, const sites_row *r)
 
 static void size_cell(out_table *t, double v, int est)
 {
-	char b[OUT_SIZE_LEN];
-	out_size(b, (uint64_t)llround(v));
-	out_cellf(t, "%s%s", est ? "~" : "", b);
+	out_cell_sizef(t, (uint64_t)llround(v), est ? "~" : "");
 }
+
+/* --sort orders (sites_load gives bytes order); ties by key */
+static int top_tie(const sites_row *x, const sites_row *y)
+{
+	return strcmp(x->key ? x->key : "", y->key ? y->key : "");
+}
+
+static int top_cmp_bytes(const void *a, const void *b)
+{
+	const sites_row *x = a, *y = b;
+	if (x->est_bytes != y->est_bytes)
+		return x->est_bytes < y->est_bytes ? 1 : -1;
+	return top_tie(x, y);
+}
+
+static int top_cmp_count(const void *a, const void *b)
+{
+	const sites_row *x = a, *y = b;
+	if (x->est_count != y->est_count)
+		return x->est_count < y->est_count ? 1 : -1;
+	return top_cmp_bytes(x, y);
+}
+
+/* name: the site frame's function (what the table's SITE column shows), then the key */
+static int top_cmp_name(const void *a, const void *b)
+{
+	const sites_row *x = a, *y = b;
+	char nx[512], ny[512];
+	const char *px = x->site < 0 ? x->key :
+			 sites_frame_name(&x->stack.f[x->site], nx, sizeof nx);
+	const char *py = y->site < 0 ? y->key :
+			 sites_frame_name(&y->stack.f[y->site], ny, sizeof ny);
+	int c = strcmp(px ? px : "", py ? py : "");
+	return c ? c : top_tie(x, y);
+}
+
+static const cl_sort_key top_sorts[] = {
+	{ "bytes", NULL }, { "count", top_cmp_count }, { "name", top_cmp_name },
+};
 
 static int print_table(const sites_result *r, const char *file, int64_t limit, const char *by)
 {
-	int est = r->sample_interval > 0;
+	int est = r->sample_interval > 0, csv = out_table_csv();
 	char b[OUT_SIZE_LEN];
-	if (est)
+	if (est && !csv)
 		printf("sampled snapshot (mean interval %s): figures marked ~ are estimates\n",
 		       out_size(b, (uint64_t)r->sample_interval));
 	static const out_col cols[] = {
@@ -115,9 +157,12 @@ static int print_table(const sites_result *r, const char *file, int64_t limit, c
 		size_cell(t, w->est_bytes, est);
 		double pct = r->est_total_bytes > 0 ? 100.0 * w->est_bytes / r->est_total_bytes : 0;
 		out_cellf(t, "%.1f", pct);
-		if (est)
-			out_cellf(t, "~%.0f", w->est_count);
-		else
+		if (est) {
+			char raw[32], text[40];
+			snprintf(raw, sizeof raw, "%.0f", w->est_count);
+			snprintf(text, sizeof text, "~%s", raw);
+			out_cell_raw(t, text, raw);
+		} else
 			out_cell_u64(t, (uint64_t)w->count);
 		if (strcmp(by, "module") == 0) {
 			out_cell(t, w->site < 0 ? "(no stack)" : w->key);
@@ -130,17 +175,21 @@ static int print_table(const sites_result *r, const char *file, int64_t limit, c
 	char label[128];
 	snprintf(label, sizeof label, "total (%zu %s%s)", r->n_rows, by,
 		 r->n_rows == 1 ? "" : "s");
-	size_cell(t, r->est_total_bytes, est);
-	out_cell(t, "100.0");
-	if (est)
-		out_cellf(t, "~%.0f", r->est_total_count);
-	else
-		out_cell_u64(t, (uint64_t)r->total_count);
-	out_cell(t, label);
-	out_cell(t, shown < r->n_rows ? "" : "");
-	out_cell(t, "");
+	if (!csv) {           /* CSV: the rows only */
+		size_cell(t, r->est_total_bytes, est);
+		out_cell(t, "100.0");
+		if (est)
+			out_cellf(t, "~%.0f", r->est_total_count);
+		else
+			out_cell_u64(t, (uint64_t)r->total_count);
+		out_cell(t, label);
+		out_cell(t, "");
+		out_cell(t, "");
+	}
 	int rc = out_table_print(t, stdout);
 	out_table_free(t);
+	if (csv)
+		return rc;
 	if (shown < r->n_rows)
 		printf("(%zu of %zu shown; --limit 0 shows all)\n", shown, r->n_rows);
 	if (r->untracked_count > 0)
@@ -178,8 +227,8 @@ static void print_json(const sites_result *r, int64_t limit)
 
 int cmd_top(int argc, char **argv)
 {
-	const char *file = NULL, *by_s = "site", *limit_s = NULL;
-	int json = 0, only_args = 0;
+	const char *file = NULL, *by_s = "site", *limit_s = NULL, *sort_s = NULL;
+	int json = 0, csv = 0, only_args = 0;
 	int64_t limit = 20;
 
 	for (int i = 1; i < argc; i++) {
@@ -199,8 +248,11 @@ int cmd_top(int argc, char **argv)
 			return HS_EXIT_OK;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
+		} else if (!strcmp(a, "--csv")) {
+			csv = 1;
 		} else if ((r = arg_value(argc, argv, &i, "by", &by_s)) ||
-			   (r = arg_value(argc, argv, &i, "limit", &limit_s))) {
+			   (r = arg_value(argc, argv, &i, "limit", &limit_s)) ||
+			   (r = arg_value(argc, argv, &i, "sort", &sort_s))) {
 			if (r < 0) {
 				out_err("top", "option '%s' needs a value", a);
 				return HS_EXIT_USAGE;
@@ -230,12 +282,22 @@ int cmd_top(int argc, char **argv)
 		out_err("top", "invalid --limit '%s'", limit_s);
 		return HS_EXIT_USAGE;
 	}
+	if (json && csv) {
+		out_err("top", "--json and --csv cannot be combined");
+		return HS_EXIT_USAGE;
+	}
+	int sort = cl_sort_pick("top", sort_s, top_sorts,
+				(int)(sizeof top_sorts / sizeof *top_sorts), 0);
+	if (sort < 0)
+		return HS_EXIT_USAGE;
 
 	snap *s;
 	sites_result r;
 	int rc = sites_open_tracked("top", file, by, &s, &r);
 	if (rc != HS_EXIT_OK)
 		return rc;
+	cl_sort_rows(r.rows, r.n_rows, sizeof *r.rows, &top_sorts[sort]);
+	out_table_set_csv(csv);
 	if (json) {
 		print_json(&r, limit);
 	} else if (print_table(&r, file, limit, by_s)) {

@@ -1,7 +1,9 @@
-/* cmdline.c -- the shared option loop of sql, threads, libs, diff, report (cmdline.h). */
+/* cmdline.c -- the shared option loop of sql, threads, libs, diff, report, and the --sort
+ * helper of the commands that rank rows (cmdline.h). */
 #include "cmdline.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
@@ -93,6 +95,35 @@ int cl_limit(const cl_opts *o, long long dflt, long long *out)
 	}
 	*out = v;
 	return 0;
+}
+
+int cl_sort_pick(const char *cmd, const char *value, const cl_sort_key *keys, int nkeys,
+		 int dflt)
+{
+	if (!value)
+		return dflt;
+	for (int k = 0; k < nkeys; k++)
+		if (!strcmp(value, keys[k].name))
+			return k;
+	char list[512];
+	size_t o = 0;
+	list[0] = 0;
+	for (int k = 0; k < nkeys && o < sizeof list; k++)
+		o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", k ? ", " : "",
+				      keys[k].name);
+	out_err(cmd, "invalid --sort '%s' (allowed: %s)", value, list);
+	return -1;
+}
+
+int cl_sort(const cl_opts *o, const cl_sort_key *keys, int nkeys, int dflt)
+{
+	return cl_sort_pick(o->cmd, cl_value(o, "sort"), keys, nkeys, dflt);
+}
+
+void cl_sort_rows(void *rows, size_t n, size_t size, const cl_sort_key *key)
+{
+	if (key && key->cmp && n > 1)
+		qsort(rows, n, size, key->cmp);
 }
 
 snap *cl_open(const char *cmd, const char *path, int *rc)

@@ -1,10 +1,13 @@
 /* cmdline.h -- the option loop shared by the analysis commands sql, threads, libs, diff
  * and report: positional arguments (snapshot files, a query), --json, --csv, -h/--help,
- * and any "--name VALUE" options the command declares. Errors are one line on stderr,
+ * and any "--name VALUE" options the command declares; and the --sort KEY helper of
+ * every command that ranks rows. Errors are one line on stderr,
  * help goes to stdout.
  */
 #ifndef HEAPSNAP_CMDLINE_H
 #define HEAPSNAP_CMDLINE_H
+
+#include <stddef.h>
 
 #define CL_MAX_POS 3
 #define CL_MAX_VALUES 6
@@ -33,6 +36,23 @@ const char *cl_value(const cl_opts *o, const char *name);
 
 /* --limit as a number (dflt when absent); -1 and a message if invalid */
 int cl_limit(const cl_opts *o, long long dflt, long long *out);
+
+/* ---- --sort KEY, shared by every command that ranks rows ----
+ * A command lists the keys it accepts, each with the qsort comparison of its order (the
+ * natural direction: sizes and counts largest first, names ascending). cl_sort_pick
+ * returns the index of the key named by value (dflt when value is NULL), or -1 after
+ * "heapsnap CMD: invalid --sort 'x' (allowed: bytes, count, name)": exit 2. */
+typedef struct {
+	const char *name;                             /* "bytes" */
+	int (*cmp)(const void *a, const void *b);     /* qsort order; NULL: the producer's */
+} cl_sort_key;
+
+int cl_sort_pick(const char *cmd, const char *value, const cl_sort_key *keys, int nkeys,
+		 int dflt);
+/* the same for the declared option "sort" of o */
+int cl_sort(const cl_opts *o, const cl_sort_key *keys, int nkeys, int dflt);
+/* sort n rows of size bytes by keys[k] (nothing when its cmp is NULL) */
+void cl_sort_rows(void *rows, size_t n, size_t size, const cl_sort_key *key);
 
 /* snap_open with the one-line message; NULL and *rc set to the exit code on failure */
 struct snap;

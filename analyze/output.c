@@ -152,9 +152,23 @@ struct out_table {
 	out_col *cols;
 	int ncols;
 	char **cells;         /* row-major */
+	char **raw;           /* [cap] the cell's value for CSV, NULL: the cell's text */
+	char *unit;           /* [ncols] CSV header suffix: 0, 'b' (_bytes) or 'k' (_kb) */
 	size_t n, cap;
 	int oom;
 };
+
+static int table_csv;     /* out_table_set_csv() */
+
+void out_table_set_csv(int on)
+{
+	table_csv = on;
+}
+
+int out_table_csv(void)
+{
+	return table_csv;
+}
 
 out_table *out_table_new(const out_col *cols, int ncols)
 {
@@ -168,6 +182,12 @@ out_table *out_table_new(const out_col *cols, int ncols)
 	}
 	memcpy(t->cols, cols, (size_t)ncols * sizeof *cols);
 	t->ncols = ncols;
+	t->unit = calloc((size_t)ncols, 1);
+	if (!t->unit) {
+		free(t->cols);
+		free(t);
+		return NULL;
+	}
 	return t;
 }
 
@@ -178,13 +198,17 @@ void out_cell(out_table *t, const char *s)
 	if (t->n == t->cap) {
 		size_t nc = t->cap ? t->cap * 2 : 64;
 		char **p = realloc(t->cells, nc * sizeof *p);
-		if (!p) {
+		if (p)
+			t->cells = p;
+		char **q = p ? realloc(t->raw, nc * sizeof *q) : NULL;
+		if (!q) {
 			t->oom = 1;
 			return;
 		}
-		t->cells = p;
+		t->raw = q;
 		t->cap = nc;
 	}
+	t->raw[t->n] = NULL;
 	/* clean into a buffer 4x the input (each byte may become \xNN) */
 	size_t len = strlen(s ? s : "");
 	size_t sz = 4 * len + 1;
@@ -213,16 +237,52 @@ void out_cellf(out_table *t, const char *fmt, ...)
 	free(s);
 }
 
+void out_cell_raw(out_table *t, const char *text, const char *raw)
+{
+	if (!t || t->oom)
+		return;
+	size_t at = t->n;
+	out_cell(t, text);
+	if (t->oom || t->n != at + 1 || !raw)
+		return;
+	if (!(t->raw[at] = strdup(raw)))
+		t->oom = 1;
+}
+
+/* a size cell: human text, the number for CSV, and the column's CSV unit */
+static void cell_unit(out_table *t, const char *text, uint64_t v, char unit)
+{
+	char raw[32];
+	if (!t)
+		return;
+	t->unit[t->n % (size_t)t->ncols] = unit;
+	snprintf(raw, sizeof raw, "%" PRIu64, v);
+	out_cell_raw(t, text, raw);
+}
+
 void out_cell_size(out_table *t, uint64_t bytes)
 {
 	char b[OUT_SIZE_LEN];
-	out_cell(t, out_size(b, bytes));
+	cell_unit(t, out_size(b, bytes), bytes, 'b');
+}
+
+void out_cell_sizef(out_table *t, uint64_t bytes, const char *prefix)
+{
+	char b[OUT_SIZE_LEN], text[OUT_SIZE_LEN + 16];
+	snprintf(text, sizeof text, "%s%s", prefix ? prefix : "", out_size(b, bytes));
+	cell_unit(t, text, bytes, 'b');
 }
 
 void out_cell_kb(out_table *t, int64_t kb)
 {
 	char b[OUT_SIZE_LEN];
-	out_cell(t, out_size_kb(b, kb));
+	if (kb < 0) {
+		if (t)
+			t->unit[t->n % (size_t)t->ncols] = 'k';
+		out_cell_raw(t, out_size_kb(b, kb), "");
+		return;
+	}
+	cell_unit(t, out_size_kb(b, kb), (uint64_t)kb, 'k');
 }
 
 void out_cell_u64(out_table *t, uint64_t v)
@@ -246,10 +306,50 @@ static void pad(FILE *f, size_t n)
 		fputc(' ', f);
 }
 
+/* CSV: the header in snake case ("RETAINED BEFORE" -> retained_before, with _bytes or
+ * _kb for size columns), then one line per row with the raw values */
+static int table_print_csv(out_table *t, FILE *f)
+{
+	out_csv c;
+	out_csv_init(&c, f);
+	for (int k = 0; k < t->ncols; k++) {
+		char h[128];
+		size_t o = 0;
+		for (const char *p = t->cols[k].header; *p && o + 8 < sizeof h; p++) {
+			unsigned char ch = (unsigned char)*p;
+			if (ch >= 'A' && ch <= 'Z')
+				h[o++] = (char)(ch - 'A' + 'a');
+			else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+				h[o++] = (char)ch;
+			else if (ch == '%')
+				o += (size_t)snprintf(h + o, sizeof h - o, "percent");
+			else if (o && h[o - 1] != '_')
+				h[o++] = '_';
+		}
+		while (o && h[o - 1] == '_')
+			o--;
+		h[o] = 0;
+		int has = (o >= 5 && !strcmp(h + o - 5, "bytes")) ||
+			  (o >= 2 && !strcmp(h + o - 2, "kb"));
+		if (t->unit[k] && !has)
+			snprintf(h + o, sizeof h - o, "%s", t->unit[k] == 'b' ? "_bytes" : "_kb");
+		out_csv_str(&c, h);
+	}
+	out_csv_end(&c);
+	for (size_t i = 0; i < t->n; i++) {
+		out_csv_str(&c, t->raw[i] ? t->raw[i] : t->cells[i]);
+		if (i % (size_t)t->ncols == (size_t)t->ncols - 1 || i + 1 == t->n)
+			out_csv_end(&c);
+	}
+	return 0;
+}
+
 int out_table_print(out_table *t, FILE *f)
 {
 	if (!t || t->oom)
 		return -1;
+	if (table_csv)
+		return table_print_csv(t, f);
 	int nc = t->ncols;
 	size_t *w = calloc((size_t)nc, sizeof *w);
 	if (!w)
@@ -296,9 +396,13 @@ void out_table_free(out_table *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n; i++)
+	for (size_t i = 0; i < t->n; i++) {
 		free(t->cells[i]);
+		free(t->raw[i]);
+	}
 	free(t->cells);
+	free(t->raw);
+	free(t->unit);
 	free(t->cols);
 	free(t);
 }

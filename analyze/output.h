@@ -52,12 +52,22 @@ out_table *out_table_new(const out_col *cols, int ncols);
  * text is cleaned as out_clean does. */
 void out_cell(out_table *t, const char *s);
 void out_cellf(out_table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A cell whose CSV value differs from its text (raw NULL: the text): "~4.0 KiB" / "4096" */
+void out_cell_raw(out_table *t, const char *text, const char *raw);
+/* Human sizes; in CSV the plain number, and the column's header gets _bytes or _kb */
 void out_cell_size(out_table *t, uint64_t bytes);    /* human size */
+void out_cell_sizef(out_table *t, uint64_t bytes, const char *prefix); /* "~" + size */
 void out_cell_kb(out_table *t, int64_t kb);          /* human size of kB, "-" if < 0 */
 void out_cell_u64(out_table *t, uint64_t v);
 /* Print: header, then rows; columns two spaces apart, no trailing blanks. Returns 0, or
- * -1 if a cell could not be stored (out of memory). */
+ * -1 if a cell could not be stored (out of memory). In CSV mode (out_table_set_csv):
+ * RFC 4180 instead, the header in snake case ("RETAINED BEFORE" -> retained_before, size
+ * columns suffixed _bytes or _kb), cells as their raw values. */
 int out_table_print(out_table *t, FILE *f);
+/* CSV mode for every table printed after it: what `--csv` sets for the commands whose
+ * output is one table (top, histogram, retained, ...) */
+void out_table_set_csv(int on);
+int out_table_csv(void);
 void out_table_free(out_table *t);
 
 /* ---- JSON ---- */
