@@ -18,8 +18,10 @@ void img_init(img_image *im)
 
 void img_release(img_image *im)
 {
-	for (size_t i = 0; i < im->n; i++)
+	for (size_t i = 0; i < im->n; i++) {
 		munmap(im->r[i].buf, im->r[i].hi - im->r[i].lo);
+		free(im->r[i].had);
+	}
 	free(im->r);
 	img_init(im);
 }

@@ -19,6 +19,8 @@ typedef struct {
 	unsigned char sparse; /* private anonymous: pages the target never touched read as
 				 zero and are not copied (copying would fault them in) */
 	unsigned char dirty;  /* the buffer holds bytes of an earlier copy */
+	uint64_t *had;        /* sparse: bitmap of the pages the target had before the
+				 freeze (malloc'ed, owned), NULL if not read */
 } img_region;
 
 typedef struct {

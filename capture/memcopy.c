@@ -250,6 +250,7 @@ static int has_region(const img_image *im, size_t n, uint64_t lo)
 static void drop_region(img_image *im, size_t i)
 {
 	munmap(im->r[i].buf, im->r[i].hi - im->r[i].lo);
+	free(im->r[i].had);
 	memmove(&im->r[i], &im->r[i + 1], (im->n - i - 1) * sizeof *im->r);
 	im->n--;
 	im->last = 0;
@@ -271,6 +272,8 @@ static int resize_region(img_image *im, size_t i, uint64_t hi)
 	}
 	r->buf = nb;
 	r->hi = hi;
+	free(r->had);   /* read again by mc_premap, or checked page by page while frozen */
+	r->had = NULL;
 	return 0;
 }
 
@@ -391,6 +394,65 @@ static void zero_gap(img_region *r, size_t off, size_t len)
 		madvise(r->buf + off, len, MADV_DONTNEED);   /* anonymous: reads as zero */
 }
 
+/* 1 if the bitmap says pages [p0, p0 + n) were all there */
+static int had_all(const uint64_t *had, size_t p0, size_t n)
+{
+	if (!had)
+		return 0;
+	size_t p = p0, end = p0 + n;
+	for (; p < end && p % 64; p++)
+		if (!(had[p / 64] >> (p % 64) & 1))
+			return 0;
+	for (; p + 64 <= end; p += 64)
+		if (had[p / 64] != UINT64_MAX)
+			return 0;
+	for (; p < end; p++)
+		if (!(had[p / 64] >> (p % 64) & 1))
+			return 0;
+	return 1;
+}
+
+int mc_premap(pid_t pid, img_image *im)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/pagemap", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	uint64_t *pm = malloc(PM_BATCH * sizeof *pm);
+	int rc = pm ? 0 : -ENOMEM;
+	const uint64_t pg = 4096;
+	for (size_t i = 0; i < im->n && !rc; i++) {
+		img_region *r = &im->r[i];
+		free(r->had);
+		r->had = NULL;
+		if (!r->sparse || (r->lo | r->hi) & (pg - 1))
+			continue;
+		size_t npages = (r->hi - r->lo) / pg;
+		uint64_t *had = calloc((npages + 63) / 64, sizeof *had);
+		if (!had) {
+			rc = -ENOMEM;
+			break;
+		}
+		size_t p0 = 0;
+		for (; p0 < npages; p0 += PM_BATCH) {
+			size_t n = npages - p0 < PM_BATCH ? npages - p0 : PM_BATCH;
+			if (pread(fd, pm, n * 8, (off_t)((r->lo / pg + p0) * 8)) != (ssize_t)(n * 8))
+				break;
+			for (size_t k = 0; k < n; k++)
+				if (pm[k] & (PM_PRESENT | PM_SWAPPED))
+					had[(p0 + k) / 64] |= 1ull << ((p0 + k) % 64);
+		}
+		if (p0 < npages)
+			free(had);   /* unreadable: checked while frozen instead */
+		else
+			r->had = had;
+	}
+	free(pm);
+	close(fd);
+	return rc;
+}
+
 /* The pieces of region i: all of it, or for a sparse region the runs of pages the
  * target has. A pagemap that cannot be read makes the region whole. */
 static int plan_pieces(int pmfd, img_image *im, size_t i, uint64_t *pm, mc_pieces *ps)
@@ -403,12 +465,20 @@ static int plan_pieces(int pmfd, img_image *im, size_t i, uint64_t *pm, mc_piece
 	size_t npages = len / pg, run = SIZE_MAX, gap = 0;
 	for (size_t p0 = 0; p0 < npages; p0 += PM_BATCH) {
 		size_t n = npages - p0 < PM_BATCH ? npages - p0 : PM_BATCH;
-		ssize_t got = pread(pmfd, pm, n * 8, (off_t)((r->lo / pg + p0) * 8));
-		if (got != (ssize_t)(n * 8)) {
+		if (had_all(r->had, p0, n)) {
+			/* every page was there before the freeze: read them without asking
+			 * again (one freed meanwhile reads as zero, faulting in one page) */
+			for (size_t k = 0; k < n; k++)
+				pm[k] = PM_PRESENT;
+		} else if (pread(pmfd, pm, n * 8, (off_t)((r->lo / pg + p0) * 8)) != (ssize_t)(n * 8)) {
 			/* unreadable pagemap: take the rest whole */
 			zero_gap(r, gap * pg, p0 * pg - gap * pg);
 			size_t from = run != SIZE_MAX ? run : p0;
 			return add_piece(ps, i, from * pg, len - from * pg);
+		} else if (r->had) {
+			for (size_t k = 0; k < n; k++)
+				if (r->had[(p0 + k) / 64] >> ((p0 + k) % 64) & 1)
+					pm[k] |= PM_PRESENT;
 		}
 		for (size_t k = 0; k < n; k++) {
 			int has = (pm[k] & (PM_PRESENT | PM_SWAPPED)) != 0;

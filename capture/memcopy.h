@@ -63,6 +63,13 @@ int mc_is_stacklike(const mc_vmas *m, size_t i);
  * bytes planned, or negative errno. */
 int64_t mc_plan(img_image *im, const mc_vmas *maps, const uint64_t *stack_sps, size_t n_sps);
 
+/* Before the freeze: note which pages of each sparse region the target has now
+ * (/proc/PID/pagemap), so that the copy while frozen reads pagemap again only where
+ * pages were missing: a dense heap then costs no pagemap reads in the window (about
+ * 5 ms per GB otherwise). A page freed in between is read anyway (zero; one page
+ * faulted in). 0 or negative errno; on failure the copy checks every page itself. */
+int mc_premap(pid_t pid, img_image *im);
+
 /* Copy every planned region from the target. Returns bytes read (absent pages of sparse
  * regions are not read), or negative errno (-ESRCH when the process is gone). */
 int64_t mc_copy(pid_t pid, img_image *im);

@@ -306,6 +306,7 @@ int fw_capture(pid_t pid, const fw_options *o, fw_result *r, char *err, size_t e
 				   strerror((int)-planned));
 			goto out;
 		}
+		mc_premap(pid, &r->img);   /* best effort: without it the window checks all */
 
 		/* our handlers only while the target may be frozen: a signal then resumes it;
 		 * outside (planning, the caller's verify) the caller's dispositions apply */

@@ -1014,7 +1014,15 @@ static void test_sparse_copy(void)
 	img_init(&im);
 	CHECK_EQ(mc_plan(&im, &m, NULL, 0), (int64_t)(npg * pg));
 	CHECK(im.r[0].sparse);
-	CHECK_EQ(mc_copy(getpid(), &im), (int64_t)(2 * pg));   /* only the touched pages */
+	/* before the freeze: the pages it has now; page 50 is touched only after that and
+	 * must still be copied (the window asks pagemap again where pages were missing) */
+	CHECK_EQ(mc_premap(getpid(), &im), 0);
+	CHECK(im.r[0].had != NULL);
+	CHECK_EQ(im.r[0].had[0], (1ull << 1) | (1ull << 40));
+	memset(mem + 50 * pg, 0x50, pg);
+	CHECK_EQ(mc_copy(getpid(), &im), (int64_t)(3 * pg));   /* only the touched pages */
+	CHECK_EQ(img_u64(&im, base + 50 * pg, NULL), 0x5050505050505050ull);
+	madvise(mem + 50 * pg, pg, MADV_DONTNEED);
 	CHECK(im.r[0].copied);
 	CHECK(!self_page_present(mem + 2 * pg));               /* not faulted in */
 	CHECK(!self_page_present(mem + 63 * pg));
@@ -1027,10 +1035,21 @@ static void test_sparse_copy(void)
 	memset(mem + 3 * pg, 0x33, pg);
 	CHECK_EQ(mc_plan(&im, &m, NULL, 0), (int64_t)(npg * pg));
 	CHECK(im.r[0].dirty);
+	CHECK_EQ(mc_premap(getpid(), &im), 0);   /* as before every attempt */
 	CHECK_EQ(mc_copy(getpid(), &im), (int64_t)(2 * pg));
 	CHECK_EQ(img_u64(&im, base + 1 * pg + 8, NULL), 0);    /* not the old 0x11 bytes */
 	CHECK_EQ(img_u64(&im, base + 3 * pg, NULL), 0x3333333333333333ull);
 	CHECK_EQ(img_u64(&im, base + 40 * pg, NULL), 0x4040404040404040ull);
+	img_release(&im);
+
+	/* a dense region: every page there before the freeze, read without pagemap */
+	memset(mem, 0x77, pg * npg);
+	img_init(&im);
+	CHECK_EQ(mc_plan(&im, &m, NULL, 0), (int64_t)(npg * pg));
+	CHECK_EQ(mc_premap(getpid(), &im), 0);
+	CHECK_EQ(im.r[0].had[0], UINT64_MAX);
+	CHECK_EQ(mc_copy(getpid(), &im), (int64_t)(npg * pg));
+	CHECK_EQ(img_u64(&im, base + 63 * pg + 8, NULL), 0x7777777777777777ull);
 	img_release(&im);
 
 	/* a shared or file mapping is never sparse: its absent pages are not zero */
