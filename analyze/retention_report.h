@@ -32,10 +32,6 @@ int rr_leaks(FILE *f, const hs_graph *g, const rr_labels *l, uint32_t limit, int
 int rr_dominators(FILE *f, const hs_graph *g, const rr_labels *l, uint32_t limit,
 		  uint32_t depth, uint32_t root, int json);
 
-/* Shortest path(s) from the roots to chunk `target`: max_paths of them. */
-int rr_path(FILE *f, const hs_graph *g, const rr_labels *l, uint32_t target,
-	    uint32_t max_paths, int json);
-
 /* Chunk count and bytes per type (by_type) or per chunk size, most bytes first. */
 int rr_histogram(FILE *f, const hs_graph *g, const rr_labels *l, int by_type, int json);
 
