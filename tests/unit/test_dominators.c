@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "graph_fixture.h"
 #include "dominators.h"
 #include "retained.h"
 
@@ -26,38 +27,12 @@ static uint32_t rnd(uint32_t bound)
 	return bound ? (uint32_t)(rng_state % bound) : 0;
 }
 
-/* A graph from an edge list (src, dst with GRAPH_INTERIOR bit), built into CSR. */
+/* A graph from an edge list (src, dst with GRAPH_INTERIOR bit), random sizes. */
 static void build(hs_graph *g, uint32_t n, const uint32_t *es, const uint32_t *ed, uint32_t m)
 {
-	memset(g, 0, sizeof *g);
-	g->n = n;
-	g->m = m;
-	g->addr = calloc(n + 1, 8);
-	g->size = calloc(n + 1, 8);
-	g->edge_start = calloc(n + 2, 4);
-	g->edge_dst = calloc(m + 1, 4);
-	for (uint32_t i = 0; i < n; i++) {
-		g->addr[i] = 0x1000 + 0x100ull * i;
-		g->size[i] = 16 + 16 * rnd(8);
-	}
-	for (uint32_t e = 0; e < m; e++)
-		g->edge_start[es[e] + 1]++;
+	tg_csr(g, n, es, ed, m);
 	for (uint32_t i = 0; i < n; i++)
-		g->edge_start[i + 1] += g->edge_start[i];
-	uint32_t *fill = calloc(n + 1, 4);
-	for (uint32_t e = 0; e < m; e++)
-		g->edge_dst[g->edge_start[es[e]] + fill[es[e]]++] = ed[e];
-	free(fill);
-}
-
-static void release(hs_graph *g)
-{
-	free(g->addr);
-	free(g->size);
-	free(g->edge_start);
-	free(g->edge_dst);
-	free(g->root_dst);
-	free(g->root_kind);
+		g->size[i] = 16 + 16 * rnd(8);
 }
 
 /* reach[v] = 1 if v is reachable from the roots without passing through removed or skip */
@@ -241,7 +216,7 @@ static void random_graphs(void)
 				skip[i] = rnd(6) == 0;
 			check_graph(&g, roots, nr, skip);
 		}
-		release(&g);
+		tg_release(&g);
 	}
 }
 
@@ -265,7 +240,7 @@ static void diamond(void)
 	CHECK_EQ(t.retained[1], 200);
 	CHECK_EQ(t.retained[0], 3100);
 	dom_free(&t);
-	release(&g);
+	tg_release(&g);
 }
 
 static void long_chain(uint32_t n, int reversed)
@@ -315,10 +290,10 @@ static void empty(void)
 	uint32_t es[1] = { 0 }, ed[1] = { 0 }, roots[1] = { 0 };
 	build(&g, 0, es, ed, 0);
 	check_graph(&g, roots, 0, NULL);
-	release(&g);
+	tg_release(&g);
 	build(&g, 3, es, ed, 1); /* no roots: nothing reached */
 	check_graph(&g, roots, 0, NULL);
-	release(&g);
+	tg_release(&g);
 }
 
 int main(void)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "graph_fixture.h"
 #include "leaks.h"
 #include "retention_report.h"
 
@@ -57,16 +58,6 @@ static void build(hs_graph *g, uint32_t n, const uint32_t (*e)[2], uint32_t m)
 	for (uint32_t k = 0; k < m; k++)
 		g->edge_dst[g->edge_start[e[k][0]] + fill[e[k][0]]++] = e[k][1];
 	free(fill);
-}
-
-static void unbuild(hs_graph *g)
-{
-	free(g->addr);
-	free(g->size);
-	free(g->edge_start);
-	free(g->edge_dst);
-	free(g->root_dst);
-	free(g->root_kind);
 }
 
 /* ---- leaks: grouping by site ---- */
@@ -193,7 +184,7 @@ static void test_leak_groups(void)
 	CHECK_EQ(rows, nref);
 	free(s);
 	free(ref);
-	unbuild(&lg);
+	tg_release(&lg);
 	for (int k = 0; k < NAMES; k++)
 		for (int c = 0; c < 2; c++)
 			free(copies[k][c]);
@@ -288,7 +279,7 @@ static void test_dom_children(void)
 	free(e);
 	free(ret);
 	free(size);
-	unbuild(&dg);
+	tg_release(&dg);
 }
 
 int main(void)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "graph_fixture.h"
 #include "retained.h"
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
@@ -25,27 +26,9 @@ static uint32_t rnd(uint32_t bound)
 static void build(hs_graph *g, uint32_t n, const uint32_t *es, const uint32_t *ed, uint32_t m,
 		  const uint64_t *size)
 {
-	memset(g, 0, sizeof *g);
-	g->n = n;
-	g->m = m;
-	g->addr = calloc(n + 1, 8);
-	g->size = calloc(n + 1, 8);
-	g->edge_start = calloc(n + 2, 4);
-	g->edge_dst = calloc(m + 1, 4);
-	CHECK(g->addr && g->size && g->edge_start && g->edge_dst);
-	for (uint32_t i = 0; i < n; i++) {
-		g->addr[i] = 0x1000 + 0x100ull * i;
-		g->size[i] = size ? size[i] : 16 + 16 * rnd(8);
-	}
-	for (uint32_t e = 0; e < m; e++)
-		g->edge_start[es[e] + 1]++;
+	tg_csr(g, n, es, ed, m);
 	for (uint32_t i = 0; i < n; i++)
-		g->edge_start[i + 1] += g->edge_start[i];
-	uint32_t *fill = calloc(n + 1, 4);
-	CHECK(fill);
-	for (uint32_t e = 0; e < m; e++)
-		g->edge_dst[g->edge_start[es[e]] + fill[es[e]]++] = ed[e];
-	free(fill);
+		g->size[i] = size ? size[i] : 16 + 16 * rnd(8);
 }
 
 static void set_roots(hs_graph *g, const uint32_t *dst, uint32_t nr)
@@ -56,16 +39,6 @@ static void set_roots(hs_graph *g, const uint32_t *dst, uint32_t nr)
 	CHECK(g->root_dst && g->root_kind);
 	if (nr)
 		memcpy(g->root_dst, dst, nr * 4);
-}
-
-static void release(hs_graph *g)
-{
-	free(g->addr);
-	free(g->size);
-	free(g->edge_start);
-	free(g->edge_dst);
-	free(g->root_dst);
-	free(g->root_kind);
 }
 
 /* reach[v]: v is reachable from the root edges whose group is not `removed` */
@@ -162,7 +135,7 @@ static void test_hand(void)
 	CHECK_EQ(bytes[3], 0);
 	CHECK_EQ(count[3], 0);
 	check_graph(&g, group_of, 4);
-	release(&g);
+	tg_release(&g);
 }
 
 static void test_random(void)
@@ -199,7 +172,7 @@ static void test_random(void)
 		}
 		set_roots(&g, roots, nr);
 		check_graph(&g, group_of, ng);
-		release(&g);
+		tg_release(&g);
 		free(roots);
 		free(group_of);
 		free(es);
@@ -230,7 +203,7 @@ static void test_chain(void)
 	CHECK_EQ(count[0], n / 2);
 	CHECK_EQ(bytes[0], 32ull * (n / 2));
 	CHECK_EQ(count[1], 0);       /* the second half is reachable from group 0 too */
-	release(&g);
+	tg_release(&g);
 	free(size);
 	free(es);
 	free(ed);
