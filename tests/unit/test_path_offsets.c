@@ -21,6 +21,7 @@
 #include "rootgroups.h"
 #include "snapshot.h"
 #include "snapwrite.h"
+#include "heap_fixture.h"
 
 #define HEAP 0x100000000ull
 #define ROOTS 0x200000000ull
@@ -73,30 +74,11 @@ static void one_case(int n_chunks, const char *path)
 	img_finish(&im);
 
 	hs_capture c;
-	hs_capture_init(&c);
-	c.heap.found = 1;
-	c.arenas = calloc(1, sizeof *c.arenas);
-	CHECK(c.arenas);
-	c.n_arenas = 1;
-	c.arenas[0].addr = 0x7f0000000000ull;
-	c.arenas[0].is_main = 1;
-	c.arenas[0].consistent = 1;
-	for (int i = 0; i < n_chunks; i++) {
-		hs_chunk ch = { .addr = t[i].addr, .size = t[i].size,
-				.state = t[i].in_use ? HS_CH_IN_USE : HS_CH_FREE_BIN, .arena = 0 };
-		CHECK(hs_add_chunk(&c, &ch) >= 0);
-	}
-	c.maps = calloc(2, sizeof *c.maps);
-	CHECK(c.maps);
-	c.n_maps = 2;
-	c.maps[0] = (hs_mapping){ .start = HEAP, .end = heap_end, .kind = HS_MAP_HEAP,
-				  .module_idx = -1 };
-	c.maps[1] = (hs_mapping){ .start = ROOTS, .end = ROOTS + sizeof rwords,
-				  .kind = HS_MAP_ANON, .module_idx = -1 };
-	strcpy(c.maps[0].perms, "rw-p");
-	strcpy(c.maps[1].perms, "rw-p");
-	for (int s = 0; s < HS_SM_COUNT; s++)
-		c.maps[0].sm[s] = c.maps[1].sm[s] = -1;
+	sc_init(&c, 2);
+	for (int i = 0; i < n_chunks; i++)
+		sc_chunk(&c, t[i].addr, t[i].size, t[i].in_use);
+	sc_map(&c, HEAP, heap_end, HS_MAP_HEAP);
+	sc_map(&c, ROOTS, ROOTS + sizeof rwords, HS_MAP_ANON);
 	ps_options po = { .root = "" };
 	CHECK_EQ(ps_scan(&im, &c, &po, &c.graph), 0);
 	char err[512] = "";

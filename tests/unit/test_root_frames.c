@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "heap_fixture.h"
 #include "graph.h"
 #include "graph_labels.h"
 #include "model.h"
@@ -72,11 +73,7 @@ static int backtrace(hs_capture *c)
 
 static void add_map(hs_capture *c, uint64_t start, uint64_t end, enum hs_map_kind kind, int tid)
 {
-	hs_mapping *m = &c->maps[c->n_maps++];
-	*m = (hs_mapping){ .start = start, .end = end, .kind = kind, .module_idx = -1, .tid = tid };
-	strcpy(m->perms, "rw-p");
-	for (int s = 0; s < HS_SM_COUNT; s++)
-		m->sm[s] = -1;
+	sc_map(c, start, end, kind)->tid = tid;
 }
 
 /* a stack root's row: frame_no (-1 for NULL) and the function (NULL for none) */
@@ -172,20 +169,9 @@ int main(void)
 	img_finish(&im);
 
 	hs_capture c;
-	hs_capture_init(&c);
-	c.heap.found = 1;
-	c.arenas = calloc(1, sizeof *c.arenas);
-	CHECK(c.arenas);
-	c.n_arenas = 1;
-	c.arenas[0].addr = 0x7f0000000000ull;
-	c.arenas[0].is_main = 1;
-	c.arenas[0].consistent = 1;
-	for (int i = 0; i < NCH; i++) {
-		hs_chunk ch = { .addr = CH(i), .size = 64, .state = HS_CH_IN_USE, .arena = 0 };
-		CHECK(hs_add_chunk(&c, &ch) >= 0);
-	}
-	c.maps = calloc(8, sizeof *c.maps);
-	CHECK(c.maps);
+	sc_init(&c, 8);
+	for (int i = 0; i < NCH; i++)
+		sc_chunk(&c, CH(i), 64, 1);
 	add_map(&c, HEAP, HEAP + sizeof heap, HS_MAP_HEAP, 0);
 	add_map(&c, DTVR, DTVR + sizeof dtv, HS_MAP_ANON, 0);
 	add_map(&c, TLSR, TLSR + sizeof tls, HS_MAP_ANON, 0);
