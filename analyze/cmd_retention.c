@@ -347,23 +347,13 @@ static const char path_help[] =
 int cmd_path(int argc, char **argv)
 {
 	cl_opts o = { .cmd = "path", .usage = path_usage, .help = path_help, .pos_min = 2,
-		      .pos_max = 2, .allow_json = 1, .pos_what = "need FILE and ADDR" };
-	char **args = malloc((size_t)(argc + 1) * sizeof *args);
-	int nargs = 0, all = 0;
-	if (!args)
-		return rc_done("path", -1);
-	for (int i = 0; i < argc; i++) {
-		if (i && !strcmp(argv[i], "--all"))
-			all = 1;
-		else
-			args[nargs++] = argv[i];
-	}
-	args[nargs] = NULL;
+		      .pos_max = 2, .allow_json = 1, .pos_what = "need FILE and ADDR",
+		      .flag_names = { "all", NULL } };
 	rc_ctx c;
-	int rc = cl_parse(&o, nargs, args);
-	free(args);
+	int rc = cl_parse(&o, argc, argv);
 	if (rc >= 0)
 		return rc;
+	int all = cl_flag(&o, "all");
 	if ((rc = rc_load("path", o.pos[0], &c)) >= 0)
 		return rc;
 	int64_t v = rc_node("path", &c.g, o.pos[1]);
@@ -467,23 +457,13 @@ static void show_dump(FILE *f, uint64_t base, const unsigned char *b, int n)
 int cmd_show(int argc, char **argv)
 {
 	cl_opts o = { .cmd = "show", .usage = show_usage, .help = show_help, .pos_min = 2,
-		      .pos_max = 2, .allow_json = 1, .pos_what = "need FILE and ADDR" };
-	char **args = malloc((size_t)(argc + 1) * sizeof *args);
-	int nargs = 0, contents = 0;
-	if (!args)
-		return rc_done("show", -1);
-	for (int i = 0; i < argc; i++) {
-		if (i && !strcmp(argv[i], "--contents"))
-			contents = 1;
-		else
-			args[nargs++] = argv[i];
-	}
-	args[nargs] = NULL;
+		      .pos_max = 2, .allow_json = 1, .pos_what = "need FILE and ADDR",
+		      .flag_names = { "contents", NULL } };
 	rc_ctx c;
-	int rc = cl_parse(&o, nargs, args);
-	free(args);
+	int rc = cl_parse(&o, argc, argv);
 	if (rc >= 0)
 		return rc;
+	int contents = cl_flag(&o, "contents");
 	char *end;
 	uint64_t a = strtoull(o.pos[1], &end, 0);
 	if (!*o.pos[1] || *end) {

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
 #include "commands.h"
+#include "cmdline.h"
 #include "output.h"
 #include "sites.h"
 #include "snapshot.h"
@@ -129,52 +129,21 @@ static void print_list(const sites_result *r, int64_t limit)
 
 int cmd_stacks(int argc, char **argv)
 {
-	const char *file = NULL, *limit_s = NULL;
-	int json = 0, folded = 0, only_args = 0;
-	int64_t limit = 0;
-
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		int r;
-		if (only_args || a[0] != '-' || !a[1]) {
-			if (file) {
-				out_err("stacks", "unexpected argument '%s' (see 'heapsnap help stacks')", a);
-				return HS_EXIT_USAGE;
-			}
-			file = a;
-		} else if (!strcmp(a, "--")) {
-			only_args = 1;
-		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(stacks_usage, stdout);
-			fputs(stacks_help, stdout);
-			return HS_EXIT_OK;
-		} else if (!strcmp(a, "--json")) {
-			json = 1;
-		} else if (!strcmp(a, "--folded")) {
-			folded = 1;
-		} else if ((r = arg_value(argc, argv, &i, "limit", &limit_s))) {
-			if (r < 0) {
-				out_err("stacks", "option '%s' needs a value", a);
-				return HS_EXIT_USAGE;
-			}
-		} else {
-			out_err("stacks", "unknown option '%s' (see 'heapsnap help stacks')", a);
-			return HS_EXIT_USAGE;
-		}
-	}
+	cl_opts o = { .cmd = "stacks", .usage = stacks_usage, .help = stacks_help, .pos_min = 1,
+		      .pos_max = 1, .allow_json = 1, .value_names = { "limit", NULL },
+		      .flag_names = { "folded", NULL } };
+	int prc = cl_parse(&o, argc, argv);
+	if (prc >= 0)
+		return prc;
+	const char *file = o.pos[0];
+	int json = o.json, folded = cl_flag(&o, "folded");
 	if (json && folded) {
 		out_err("stacks", "--json and --folded cannot be combined");
 		return HS_EXIT_USAGE;
 	}
-	if (!file) {
-		out_err("stacks", "no snapshot file given");
-		fputs(stacks_usage, stderr);
+	long long limit;
+	if (cl_limit(&o, 0, &limit))
 		return HS_EXIT_USAGE;
-	}
-	if (limit_s && arg_i64(limit_s, 0, INT64_MAX, &limit)) {
-		out_err("stacks", "invalid --limit '%s'", limit_s);
-		return HS_EXIT_USAGE;
-	}
 
 	snap *s;
 	sites_result r;

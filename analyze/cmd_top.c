@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
 #include "cmdline.h"
 #include "commands.h"
 #include "output.h"
@@ -227,46 +226,14 @@ static void print_json(const sites_result *r, int64_t limit)
 
 int cmd_top(int argc, char **argv)
 {
-	const char *file = NULL, *by_s = "site", *limit_s = NULL, *sort_s = NULL;
-	int json = 0, csv = 0, only_args = 0;
-	int64_t limit = 20;
-
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		int r;
-		if (only_args || a[0] != '-' || !a[1]) {
-			if (file) {
-				out_err("top", "unexpected argument '%s' (see 'heapsnap help top')", a);
-				return HS_EXIT_USAGE;
-			}
-			file = a;
-		} else if (!strcmp(a, "--")) {
-			only_args = 1;
-		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(top_usage, stdout);
-			fputs(top_help, stdout);
-			return HS_EXIT_OK;
-		} else if (!strcmp(a, "--json")) {
-			json = 1;
-		} else if (!strcmp(a, "--csv")) {
-			csv = 1;
-		} else if ((r = arg_value(argc, argv, &i, "by", &by_s)) ||
-			   (r = arg_value(argc, argv, &i, "limit", &limit_s)) ||
-			   (r = arg_value(argc, argv, &i, "sort", &sort_s))) {
-			if (r < 0) {
-				out_err("top", "option '%s' needs a value", a);
-				return HS_EXIT_USAGE;
-			}
-		} else {
-			out_err("top", "unknown option '%s' (see 'heapsnap help top')", a);
-			return HS_EXIT_USAGE;
-		}
-	}
-	if (!file) {
-		out_err("top", "no snapshot file given");
-		fputs(top_usage, stderr);
-		return HS_EXIT_USAGE;
-	}
+	cl_opts o = { .cmd = "top", .usage = top_usage, .help = top_help, .pos_min = 1,
+		      .pos_max = 1, .allow_json = 1, .allow_csv = 1,
+		      .value_names = { "by", "limit", "sort", NULL } };
+	int prc = cl_parse(&o, argc, argv);
+	if (prc >= 0)
+		return prc;
+	const char *file = o.pos[0], *by_s = cl_value(&o, "by") ? cl_value(&o, "by") : "site";
+	int json = o.json, csv = o.csv;
 	int found = 0;
 	enum sites_by by = SITES_BY_SITE;
 	for (size_t k = 0; k < sizeof bys / sizeof *bys; k++)
@@ -278,16 +245,10 @@ int cmd_top(int argc, char **argv)
 		out_err("top", "invalid --by '%s' (site, function, line, module)", by_s);
 		return HS_EXIT_USAGE;
 	}
-	if (limit_s && arg_i64(limit_s, 0, INT64_MAX, &limit)) {
-		out_err("top", "invalid --limit '%s'", limit_s);
+	long long limit;
+	if (cl_limit(&o, 20, &limit))
 		return HS_EXIT_USAGE;
-	}
-	if (json && csv) {
-		out_err("top", "--json and --csv cannot be combined");
-		return HS_EXIT_USAGE;
-	}
-	int sort = cl_sort_pick("top", sort_s, top_sorts,
-				(int)(sizeof top_sorts / sizeof *top_sorts), 0);
+	int sort = cl_sort(&o, top_sorts, (int)(sizeof top_sorts / sizeof *top_sorts), 0);
 	if (sort < 0)
 		return HS_EXIT_USAGE;
 

@@ -16,8 +16,10 @@ int cl_parse(cl_opts *o, int argc, char **argv)
 	int only_args = 0;
 	o->npos = 0;
 	o->json = o->csv = 0;
-	for (int k = 0; k < CL_MAX_VALUES; k++)
+	for (int k = 0; k < CL_MAX_VALUES; k++) {
 		o->values[k] = NULL;
+		o->flags[k] = 0;
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (only_args || a[0] != '-' || !a[1]) {
@@ -46,7 +48,10 @@ int cl_parse(cl_opts *o, int argc, char **argv)
 			continue;
 		}
 		int matched = 0;
-		for (int k = 0; k < CL_MAX_VALUES && o->value_names[k]; k++) {
+		for (int k = 0; k < CL_MAX_VALUES && o->flag_names[k] && !matched; k++)
+			if (a[1] == '-' && !strcmp(a + 2, o->flag_names[k]))
+				matched = o->flags[k] = 1;
+		for (int k = 0; k < CL_MAX_VALUES && o->value_names[k] && !matched; k++) {
 			int r = arg_value(argc, argv, &i, o->value_names[k], &o->values[k]);
 			if (r < 0) {
 				out_err(o->cmd, "option '%s' needs a value", a);
@@ -72,6 +77,14 @@ int cl_parse(cl_opts *o, int argc, char **argv)
 		return HS_EXIT_USAGE;
 	}
 	return -1;
+}
+
+int cl_flag(const cl_opts *o, const char *name)
+{
+	for (int k = 0; k < CL_MAX_VALUES && o->flag_names[k]; k++)
+		if (!strcmp(o->flag_names[k], name))
+			return o->flags[k];
+	return 0;
 }
 
 const char *cl_value(const cl_opts *o, const char *name)

@@ -21,11 +21,13 @@ typedef struct {
 	const char *pos_what;             /* "no snapshot file given" when too few */
 	int allow_json, allow_csv;
 	const char *value_names[CL_MAX_VALUES]; /* "limit", "by", ... (NULL-terminated) */
+	const char *flag_names[CL_MAX_VALUES];  /* "all", "contents", ... (NULL-terminated) */
 	/* set by cl_parse */
 	const char *pos[CL_MAX_POS];
 	int npos;
 	int json, csv;
 	const char *values[CL_MAX_VALUES];  /* NULL when not given */
+	int flags[CL_MAX_VALUES];           /* 1 when --NAME was given */
 } cl_opts;
 
 /* -1: go on; otherwise the exit code to return (0 after -h, 2 on a usage error) */
@@ -33,6 +35,9 @@ int cl_parse(cl_opts *o, int argc, char **argv);
 
 /* the value of a declared option, NULL if not given */
 const char *cl_value(const cl_opts *o, const char *name);
+
+/* 1 if the declared flag --name was given */
+int cl_flag(const cl_opts *o, const char *name);
 
 /* --limit as a number (dflt when absent); -1 and a message if invalid */
 int cl_limit(const cl_opts *o, long long dflt, long long *out);
