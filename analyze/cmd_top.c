@@ -191,7 +191,12 @@ static int print_table(const sites_result *r, const char *file, int64_t limit, c
 		return rc;
 	if (shown < r->n_rows)
 		printf("(%zu of %zu shown; --limit 0 shows all)\n", shown, r->n_rows);
-	if (r->untracked_count > 0)
+	if (r->untracked_count > 0 && r->sample_interval > 0)
+		printf("not recorded: %" PRId64 " chunks, %s usable: skipped by sampling (they carry "
+		       "no header), or allocated outside the tracking library; the estimates above "
+		       "stand for the skipped ones\n",
+		       r->untracked_count, out_size(b, (uint64_t)r->untracked_bytes));
+	else if (r->untracked_count > 0)
 		printf("untracked: %" PRId64 " chunks, %s usable, allocated outside the tracking "
 		       "library (before it loaded, or through __libc_malloc)\n",
 		       r->untracked_count, out_size(b, (uint64_t)r->untracked_bytes));

@@ -10,7 +10,9 @@
 # shared and noisy, so both the wall time the benchmark measures and the CPU time
 # (user+sys) are reported. Memory: max RSS of a run that only builds the 100k live set
 # and frees it (0 pairs), tracked minus plain, divided by 100k; and bench/track_live.c
-# with 100k and 1M live blocks, to split the cost into per-allocation and fixed parts.
+# (2 threads, 100k and 1M live blocks) reading its own RSS, PSS and private dirty
+# memory at its peak, to split the cost into per-allocation and fixed parts and into
+# memory the process alone consumes and shared library pages it maps.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$here/../build rounds=7 pairs=5000000 pads=256 ht_rounds=3
@@ -27,7 +29,7 @@ out=$(mktemp -d /tmp/track_bench.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 gcc -O2 -g -pthread -o "$out/bench" "$here/malloc-bench.c"
 gcc -O2 -g -pthread -o "$out/bench_pad" "$here/bench_pad.c"
-gcc -O2 -g -o "$out/live" "$here/track_live.c"
+gcc -O2 -g -pthread -o "$out/live" "$here/track_live.c"
 have_ht=0; command -v heaptrack >/dev/null && have_ht=1
 
 # one run: prints "wall cpu maxrss_kb"
@@ -62,9 +64,10 @@ for r in $(seq "$rounds"); do
   read -r w c m < <(run bench 0);                                add mem_plain $m
   read -r w c m < <(run bench 0 LD_PRELOAD="$lib");              add mem_full $m
   read -r w c m < <(run bench 0 LD_PRELOAD="$lib" HEAPSNAP_SAMPLE=524288); add mem_samp $m
-  for n in 100000 1000000; do
-    /usr/bin/time -o "$out/t" -f "%M" "$out/live" $n >/dev/null; add live_plain_$n "$(cat "$out/t")"
-    LD_PRELOAD="$lib" /usr/bin/time -o "$out/t" -f "%M" "$out/live" $n >/dev/null; add live_full_$n "$(cat "$out/t")"
+  for n in 100000 1000000; do   # track_live prints "rss pss private_dirty" (kB) at its peak
+    read -r a b c < <("$out/live" $n 2);                      add lrss_plain_$n $a; add lpss_plain_$n $b; add lpriv_plain_$n $c
+    read -r a b c < <(LD_PRELOAD="$lib" "$out/live" $n 2);    add lrss_full_$n $a;  add lpss_full_$n $b;  add lpriv_full_$n $c
+    read -r a b c < <(LD_PRELOAD="$lib" HEAPSNAP_SAMPLE=524288 "$out/live" $n 2); add lrss_samp_$n $a; add lpss_samp_$n $b; add lpriv_samp_$n $c
   done
   echo "# round $r done" >&2
 done
@@ -88,6 +91,21 @@ mp=$(med "${R[mem_plain]}") mf=$(med "${R[mem_full]}") ms=$(med "${R[mem_samp]}"
 echo
 echo "max RSS building the 100k live set: plain $mp kB, full $mf kB, sampling $ms kB"
 awk -v p="$mp" -v f="$mf" -v s="$ms" 'BEGIN{printf "memory overhead per live allocation (100k live, fixed costs included): full %.1f bytes, sampling %.1f bytes\n", (f-p)*1024/100000, (s-p)*1024/100000}'
-a=$(med "${R[live_plain_100000]}") b=$(med "${R[live_full_100000]}") c=$(med "${R[live_plain_1000000]}") d=$(med "${R[live_full_1000000]}")
-echo "track_live max RSS: 100k blocks plain $a kB, full $b kB; 1M blocks plain $c kB, full $d kB"
-awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN{printf "per live allocation: %.1f bytes at 1M live; marginal (1M minus 100k) %.1f bytes; fixed %.0f kB\n", (d-c)*1024/1e6, ((d-c)-(b-a))*1024/9e5, (b-a) - ((d-c)-(b-a))/9}'
+echo
+echo "track_live, 2 threads, at its peak: bytes per live allocation, tracked minus plain (fixed costs included)"
+echo "| live blocks | variant | RSS | PSS | private dirty |"
+echo "|---|---|---|---|---|"
+for n in 100000 1000000; do
+  for v in full samp; do
+    row="| $n | $v |"
+    for k in lrss lpss lpriv; do
+      p=$(med "${R[${k}_plain_$n]}") t=$(med "${R[${k}_${v}_$n]}")
+      row="$row $(awk -v p="$p" -v t="$t" -v n="$n" 'BEGIN{printf "%.1f B", (t-p)*1024/n}') |"
+    done
+    echo "$row"
+  done
+done
+for k in lrss lpriv; do
+  a=$(med "${R[${k}_plain_100000]}") b=$(med "${R[${k}_full_100000]}") c=$(med "${R[${k}_plain_1000000]}") d=$(med "${R[${k}_full_1000000]}")
+  awk -v k="$k" -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN{printf "%s, full tracking: marginal (1M minus 100k) %.1f bytes per allocation; fixed %.0f kB\n", k == "lrss" ? "RSS" : "private dirty", ((d-c)-(b-a))*1024/9e5, (b-a) - ((d-c)-(b-a))/9}'
+done

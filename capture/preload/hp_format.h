@@ -31,7 +31,10 @@
  *                                it, so a pointer the library did not hand out is never
  *                                taken for one of its blocks by free())
  *                   bit  62      HP_B_UNSAMPLED: sampling skipped this block; its stack
- *                                id is HP_STACK_UNSAMPLED and it is in no counter
+ *                                id is HP_STACK_UNSAMPLED and it is in no counter. Only
+ *                                a realloc of a block that had a header gives this: a
+ *                                block the sampler skips when it is allocated gets no
+ *                                header at all (it stays the real allocator's own)
  *                   bit  61      HP_B_BACK: always 0 in a header (see the back word)
  *                   bits 55..60  ulog: p - u == 1 << ulog (4 for ordinary blocks)
  *                   bits 40..54  check: hp_check(u, word A, size)

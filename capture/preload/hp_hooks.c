@@ -4,6 +4,11 @@
  * block header (hp_format.h) in front of the block, and returns the pointer behind it.
  * C++ operator new/delete reach these through libstdc++.
  *
+ * Sampling (HEAPSNAP_SAMPLE): an allocation the sampler skips gets no header at all; it
+ * is the real allocator's block, as if the library were not there, and its free goes
+ * straight through (word B is then glibc's chunk size, which never has HP_B_MARK). That
+ * path is a subtraction and two flag stores around the real call.
+ *
  * Every hook sets the thread's exported `where` flag: HP_WHERE_ALLOC around the call
  * into the real allocator, HP_WHERE_HOOK while it updates its own state, and
  * HP_WHERE_OUT when it returns, so the capture can bring threads to safe points.
@@ -117,24 +122,43 @@ static inline struct hp_tstate *tstate(void)
 	return t;
 }
 
-/* Finish a block the real allocator returned at u (not NULL): header, stack, counters. */
-static inline void *track(struct hp_tstate *t, void *u, unsigned ulog, size_t n, struct start st)
+/* The sampler's decision for an allocation of n bytes by thread t (not busy): 1 to
+ * skip it. With sampling off (hp_cfg.sample 0) this is one comparison; allocations of
+ * at least the interval are always recorded. A caller that gets 0 with n below the
+ * interval must record the block, through track() or track_sampled(), which draw the
+ * next distance. */
+static inline int sample_skips(struct hp_tstate *t, size_t n)
+{
+	return n < hp_cfg.sample && (t->sample_left -= (int64_t)n) > 0;
+}
+
+/* A block the sampler skipped: the real allocator's own, no header. */
+static inline void *alloc_plain(struct hp_tstate *t, size_t al, size_t n, int zero)
+{
+	set_where(t, HP_WHERE_ALLOC);
+	void *u = al > 16 ? hp_real.memalign(al, n) : zero ? hp_real.calloc(1, n) : hp_real.malloc(n);
+	set_where(t, HP_WHERE_OUT);
+	return u;
+}
+
+/* Finish a block the real allocator returned at u (not NULL): header, stack, counters.
+ * skipped: the sampler already skipped it (only realloc of a block that had a header
+ * gets here so: it keeps a header marked HP_B_UNSAMPLED). */
+static inline void *track(struct hp_tstate *t, void *u, unsigned ulog, size_t n, struct start st,
+			  int skipped)
 {
 	uint32_t id;
 	uint64_t flags = 0;
 	if (unlikely(hp_busy)) {
 		id = HP_STACK_INTERNAL;
 	} else {
-		if (unlikely(hp_cfg.sample) && n < hp_cfg.sample) {
-			t->sample_left -= (int64_t)n;
-			if (likely(t->sample_left > 0)) {
-				void *p = hdr_put(u, ulog, n, HP_STACK_UNSAMPLED, seq_take(t),
-						  HP_B_UNSAMPLED);
-				set_where(t, HP_WHERE_OUT);
-				return p;
-			}
-			t->sample_left = hp_sample_next(t);
+		if (unlikely(skipped)) {
+			void *p = hdr_put(u, ulog, n, HP_STACK_UNSAMPLED, seq_take(t), HP_B_UNSAMPLED);
+			set_where(t, HP_WHERE_OUT);
+			return p;
 		}
+		if (unlikely(hp_cfg.sample) && n < hp_cfg.sample)
+			t->sample_left = hp_sample_next(t);
 		hp_busy = 1;
 		id = hp_stack_id(t, st.pc, st.sp, st.bp, 0);
 		hp_busy = 0;
@@ -145,7 +169,8 @@ static inline void *track(struct hp_tstate *t, void *u, unsigned ulog, size_t n,
 	return p;
 }
 
-static __attribute__((noinline)) void *alloc_common(size_t n, int zero, struct start st)
+/* decided: the caller already asked the sampler, which did not skip the block */
+static __attribute__((noinline)) void *alloc_common(size_t n, int zero, struct start st, int decided)
 {
 	if (unlikely(!hp_cfg.inited) && !hp_busy)
 		hp_init();
@@ -156,6 +181,8 @@ static __attribute__((noinline)) void *alloc_common(size_t n, int zero, struct s
 		return NULL;
 	}
 	struct hp_tstate *t = tstate();
+	if (!decided && !hp_busy && sample_skips(t, n))
+		return alloc_plain(t, 0, n, zero);
 	uint32_t outer = t->pub->where;
 	set_where(t, HP_WHERE_ALLOC);
 	void *u = zero ? hp_real.calloc(1, n + HP_HDR_SIZE) : hp_real.malloc(n + HP_HDR_SIZE);
@@ -164,7 +191,7 @@ static __attribute__((noinline)) void *alloc_common(size_t n, int zero, struct s
 		set_where(t, outer);
 		return NULL;
 	}
-	void *p = track(t, u, HP_ULOG_PLAIN, n, st);
+	void *p = track(t, u, HP_ULOG_PLAIN, n, st, 0);
 	if (unlikely(outer != HP_WHERE_OUT))
 		set_where(t, outer);
 	return p;
@@ -174,7 +201,7 @@ static __attribute__((noinline)) void *alloc_common(size_t n, int zero, struct s
 static void *aligned_common(size_t al, size_t n, size_t rec, struct start st)
 {
 	if (al <= 16)
-		return alloc_common(n, 0, st);
+		return alloc_common(n, 0, st, 0);
 	if (al & (al - 1)) {                  /* glibc's memalign rounds up to a power of 2 */
 		if (al > ((size_t)1 << 40)) {
 			errno = EINVAL;
@@ -191,6 +218,8 @@ static void *aligned_common(size_t al, size_t n, size_t rec, struct start st)
 		return NULL;
 	}
 	struct hp_tstate *t = tstate();
+	if (!hp_busy && sample_skips(t, rec))
+		return alloc_plain(t, al, n, 0);
 	uint32_t outer = t->pub->where;
 	set_where(t, HP_WHERE_ALLOC);
 	void *u = hp_real.memalign(al, n + al);
@@ -199,7 +228,7 @@ static void *aligned_common(size_t al, size_t n, size_t rec, struct start st)
 		set_where(t, outer);
 		return NULL;
 	}
-	void *p = track(t, u, (unsigned)__builtin_ctzll(al), rec, st);
+	void *p = track(t, u, (unsigned)__builtin_ctzll(al), rec, st, 0);
 	if (unlikely(outer != HP_WHERE_OUT))
 		set_where(t, outer);
 	return p;
@@ -221,7 +250,8 @@ static __attribute__((noinline)) void free_common(void *p)
 	}
 	if (hp_boot_owns(p))
 		return;
-	__atomic_fetch_add(&HP_ST->n_foreign_free, 1, __ATOMIC_RELAXED);
+	if (!hp_cfg.sample)                   /* under sampling most are skipped blocks */
+		__atomic_fetch_add(&HP_ST->n_foreign_free, 1, __ATOMIC_RELAXED);
 	if (unlikely(!hp_real_ready))
 		hp_real_resolve();
 	struct hp_tstate *t = hp_T;
@@ -237,10 +267,21 @@ static size_t usable_of(const void *p, const struct blk *k)
 	return hp_real.usable(k->u) - ((size_t)1 << k->ulog);
 }
 
+/* a new block of n bytes with the contents of p (old usable bytes), then p freed */
+static void *realloc_move(void *p, size_t old, size_t n, struct start st, int decided)
+{
+	void *q = alloc_common(n, 0, st, decided);
+	if (q) {
+		memcpy(q, p, old < n ? old : n);
+		free_common(p);
+	}
+	return q;
+}
+
 static void *realloc_common(void *p, size_t n, struct start st)
 {
 	if (!p)
-		return alloc_common(n, 0, st);
+		return alloc_common(n, 0, st, 0);
 	if (n == 0) {                         /* glibc: realloc(p, 0) frees p */
 		free_common(p);
 		return NULL;
@@ -248,27 +289,33 @@ static void *realloc_common(void *p, size_t n, struct start st)
 	struct blk k;
 	if (!blk_of(p, &k)) {
 		if (hp_boot_owns(p)) {
-			void *q = alloc_common(n, 0, st);
+			void *q = alloc_common(n, 0, st, 0);
 			size_t old = hp_boot_size(p);
 			if (q)
 				memcpy(q, p, old < n ? old : n);
 			return q;
 		}
-		/* not ours: stays the real allocator's, untracked */
-		__atomic_fetch_add(&HP_ST->n_foreign_free, 1, __ATOMIC_RELAXED);
 		if (unlikely(!hp_real_ready))
 			hp_real_resolve();
+		struct hp_tstate *t = hp_T;
+		if (hp_cfg.sample && t && !hp_busy && n <= HP_MAX_REQUEST) {
+			/* a block sampling skipped (or one from before the library): the sampler
+			 * decides for the new size, as for a new allocation */
+			if (sample_skips(t, n)) {
+				set_where(t, HP_WHERE_ALLOC);
+				void *q = hp_real.realloc(p, n);
+				set_where(t, HP_WHERE_OUT);
+				return q;
+			}
+			return realloc_move(p, hp_real.usable(p), n, st, 1);
+		}
+		/* not ours: stays the real allocator's, untracked */
+		if (!hp_cfg.sample)
+			__atomic_fetch_add(&HP_ST->n_foreign_free, 1, __ATOMIC_RELAXED);
 		return hp_real.realloc(p, n);
 	}
-	if (k.ulog != HP_ULOG_PLAIN) {        /* realloc would lose the alignment: copy */
-		void *q = alloc_common(n, 0, st);
-		if (q) {
-			size_t old = usable_of(p, &k);
-			memcpy(q, p, old < n ? old : n);
-			free_common(p);
-		}
-		return q;
-	}
+	if (k.ulog != HP_ULOG_PLAIN)          /* realloc would lose the alignment: copy */
+		return realloc_move(p, usable_of(p, &k), n, st, 0);
 	if (n > HP_MAX_REQUEST) {
 		errno = ENOMEM;
 		return NULL;
@@ -278,6 +325,7 @@ static void *realloc_common(void *p, size_t n, struct start st)
 	uint32_t oid = (uint32_t)(k.a >> HP_STACK_SHIFT);
 	int64_t osize = (int64_t)(k.b & HP_SIZE_SAT);
 	int was_counted = counted(&k);
+	int skipped = !hp_busy && sample_skips(t, n);   /* keeps its header, marked unsampled */
 	set_where(t, HP_WHERE_ALLOC);
 	if (was_counted)
 		hp_count(t, oid, -1, -osize);
@@ -289,7 +337,7 @@ static void *realloc_common(void *p, size_t n, struct start st)
 		set_where(t, outer);
 		return NULL;
 	}
-	void *q = track(t, u, HP_ULOG_PLAIN, n, st);
+	void *q = track(t, u, HP_ULOG_PLAIN, n, st, skipped);
 	if (unlikely(outer != HP_WHERE_OUT))
 		set_where(t, outer);
 	return q;
@@ -316,11 +364,22 @@ static __attribute__((noinline)) void *track_sampled(struct hp_tstate *t, void *
 }
 
 /* ---- fast paths: an initialized thread outside the library (else the paths above) ---- */
+
+/* The sampler skips this allocation of n bytes: asked first in the hooks, so that path
+ * is short. 0 when sampling is off, the thread has no record yet or is inside the
+ * library; when it returns 0 after asking the sampler (n below the interval, t set, not
+ * busy), the block must be recorded, which alloc_fast does. */
+static inline int hook_skips(struct hp_tstate *t, size_t n)
+{
+	return n < hp_cfg.sample && likely(t && !hp_busy) && (t->sample_left -= (int64_t)n) > 0;
+}
+
 static __attribute__((always_inline)) inline void *alloc_fast(size_t n, int zero, struct start st)
 {
 	struct hp_tstate *t = hp_T;
 	if (unlikely(!t || hp_busy || n > HP_MAX_REQUEST))
-		return alloc_common(n, zero, st);
+		return alloc_common(n, zero, st, 0);
+	/* here the sampler, if on, was asked (hook_skips) and chose this block */
 	set_where(t, HP_WHERE_ALLOC);
 	void *u = zero ? hp_real.calloc(1, n + HP_HDR_SIZE) : hp_real.malloc(n + HP_HDR_SIZE);
 	set_where(t, HP_WHERE_HOOK);
@@ -328,18 +387,13 @@ static __attribute__((always_inline)) inline void *alloc_fast(size_t n, int zero
 		set_where(t, HP_WHERE_OUT);
 		return NULL;
 	}
-	if (hp_cfg.sample && n < hp_cfg.sample && (t->sample_left -= (int64_t)n) > 0) {
-		/* not sampled: the header only (inline: no call on this path) */
-		void *p = hdr_put(u, HP_ULOG_PLAIN, n, HP_STACK_UNSAMPLED, seq_take(t), HP_B_UNSAMPLED);
-		set_where(t, HP_WHERE_OUT);
-		return p;
-	}
 	return track_sampled(t, u, HP_ULOG_PLAIN, n, st);   /* leaves HP_WHERE_OUT */
 }
 
-static __attribute__((always_inline)) inline void free_fast(void *p)
+/* a block with HP_B_MARK: ours (or a foreign block whose word B only looks like it);
+ * a separate function, so that free() of a block without a header needs no frame */
+static __attribute__((noinline)) void free_marked(void *p, uint64_t w)
 {
-	uint64_t w = ((const uint64_t *)p)[-1];
 	struct hp_tstate *t = hp_T;
 	if (likely((w & (HP_B_MARK | HP_B_BACK | HP_B_ULOG_MASK << HP_B_ULOG_SHIFT)) ==
 		   (HP_B_MARK | (uint64_t)HP_ULOG_PLAIN << HP_B_ULOG_SHIFT) && t && !hp_busy)) {
@@ -358,27 +412,51 @@ static __attribute__((always_inline)) inline void free_fast(void *p)
 	free_common(p);
 }
 
+/* a block without a header under sampling (skipped by the sampler): straight through
+ * (bootstrap blocks have HP_BOOT_WORD in front, so they are not seen here) */
+static __attribute__((always_inline)) inline void free_plain(void *p)
+{
+	struct hp_tstate *t = hp_T;
+	if (likely(hp_cfg.sample && t && !hp_busy)) {
+		set_where(t, HP_WHERE_ALLOC);
+		hp_real.free(p);
+		set_where(t, HP_WHERE_OUT);
+		return;
+	}
+	free_common(p);
+}
+
 /* ---- the interposed functions ---- */
 HP_EXPORT __attribute__((noinline)) void *malloc(size_t n)
 {
+	struct hp_tstate *t = hp_T;
+	if (hook_skips(t, n))
+		return alloc_plain(t, 0, n, 0);
 	return alloc_fast(n, 0, START());
 }
 
 HP_EXPORT __attribute__((noinline)) void free(void *p)
 {
-	if (p)
-		free_fast(p);
+	if (!p)
+		return;
+	uint64_t w = ((const uint64_t *)p)[-1];
+	if (w & HP_B_MARK)
+		free_marked(p, w);
+	else
+		free_plain(p);
 }
 
 HP_EXPORT __attribute__((noinline)) void *calloc(size_t a, size_t b)
 {
-	struct start st = START();
 	size_t n;
 	if (__builtin_mul_overflow(a, b, &n)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	return alloc_fast(n, 1, st);
+	struct hp_tstate *t = hp_T;
+	if (hook_skips(t, n))
+		return alloc_plain(t, 0, n, 1);
+	return alloc_fast(n, 1, START());
 }
 
 HP_EXPORT __attribute__((noinline)) void *realloc(void *p, size_t n)

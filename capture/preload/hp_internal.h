@@ -62,7 +62,15 @@ extern int hp_real_ready;
 void hp_real_resolve(void);
 /* the bootstrap buffer, used until hp_real is resolved */
 void *hp_boot_alloc(size_t n, size_t align, int zero);
-int hp_boot_owns(const void *p);
+#define HP_BOOT_SIZE (256 * 1024)
+/* the word in front of a bootstrap block: MARK and BACK with ulog 0, which no block
+ * header or back word has, so free() sends it to the slow path (hp_boot_owns) */
+#define HP_BOOT_WORD (HP_B_MARK | HP_B_BACK)
+extern char hp_boot_buf[HP_BOOT_SIZE];
+static inline int hp_boot_owns(const void *p)
+{
+	return (const char *)p >= hp_boot_buf && (const char *)p < hp_boot_buf + HP_BOOT_SIZE;
+}
 size_t hp_boot_size(const void *p);
 
 /* ---- stack capture (hp_unwind.c) and interning (hp_intern.c) ---- */

@@ -4,7 +4,8 @@
  * made while dlsym itself runs (it may call calloc).
  *
  * Bootstrap blocks are never freed (free() of one is ignored) and carry their size in
- * the 16 bytes before them, for realloc and malloc_usable_size.
+ * the 16 bytes before them, for realloc and malloc_usable_size, then HP_BOOT_WORD, so
+ * that free() takes them for marked blocks and never passes them to the real free.
  */
 #include "hp_internal.h"
 
@@ -48,8 +49,7 @@ void hp_real_resolve(void)
 }
 
 /* ---- bootstrap buffer ---- */
-#define BOOT_SIZE (256 * 1024)
-static char boot_buf[BOOT_SIZE] __attribute__((aligned(4096)));
+char hp_boot_buf[HP_BOOT_SIZE] __attribute__((aligned(4096)));
 static size_t boot_used;
 
 void *hp_boot_alloc(size_t n, size_t align, int zero)
@@ -57,27 +57,23 @@ void *hp_boot_alloc(size_t n, size_t align, int zero)
 	(void)zero;                              /* the buffer is never reused: all zero */
 	if (align < 16)
 		align = 16;
-	if (n > BOOT_SIZE)
+	if (n > HP_BOOT_SIZE)
 		return NULL;
 	size_t cur = __atomic_load_n(&boot_used, __ATOMIC_RELAXED), start, end;
 	do {
 		start = (cur + 16 + align - 1) & ~(align - 1);
 		end = start + ((n + 15) & ~(size_t)15);
-		if (end > BOOT_SIZE)
+		if (end > HP_BOOT_SIZE)
 			return NULL;
 	} while (!__atomic_compare_exchange_n(&boot_used, &cur, end, 1, __ATOMIC_RELAXED,
 					      __ATOMIC_RELAXED));
-	((size_t *)(boot_buf + start))[-1] = n;
+	((uint64_t *)(hp_boot_buf + start))[-2] = n;
+	((uint64_t *)(hp_boot_buf + start))[-1] = HP_BOOT_WORD;
 	__atomic_fetch_add(&HP_ST->n_bootstrap, 1, __ATOMIC_RELAXED);
-	return boot_buf + start;
-}
-
-int hp_boot_owns(const void *p)
-{
-	return (const char *)p >= boot_buf && (const char *)p < boot_buf + BOOT_SIZE;
+	return hp_boot_buf + start;
 }
 
 size_t hp_boot_size(const void *p)
 {
-	return ((const size_t *)p)[-1];
+	return ((const uint64_t *)p)[-2];
 }

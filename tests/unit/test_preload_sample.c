@@ -69,6 +69,21 @@ int main(void)
 		snprintf(key, sizeof key, "site%d<main", k);
 		EXPECT_SITE(&d, key, 20000, 20000L * 64);
 	}
+
+	/* blocks the sampler skips have no header and are glibc's own: every API on them,
+	 * all skipped (an interval of 10^12 bytes) and mixed (4096), with the same output
+	 * as without the library (fx_track_skip checks itself) */
+	char *o0 = tp_path("skip.out0"), *o1 = tp_path("skip.out1"), *o2 = tp_path("skip.out2");
+	const char *all_skip[] = { "LD_PRELOAD", "HEAPSNAP_SAMPLE=1000000000000", NULL };
+	const char *mixed[] = { "LD_PRELOAD", "HEAPSNAP_SAMPLE=4096", "HEAPSNAP_SEED=7", NULL };
+	const char *a_all[] = { "1000000000000", NULL }, *a_mixed[] = { "4096", NULL };
+	CHECK_EQ(tp_run("fx_track_skip", a_mixed, NULL, o0, NULL, 30), 0);
+	CHECK_EQ(tp_run("fx_track_skip", a_all, all_skip, o1, NULL, 30), 0);
+	CHECK_EQ(tp_run("fx_track_skip", a_mixed, mixed, o2, NULL, 30), 0);
+	char *s0 = tp_slurp(o0), *s1 = tp_slurp(o1), *s2 = tp_slurp(o2);
+	CHECK(strstr(s1, "all ok: 1") != NULL);
+	CHECK_STR(s0, s1);
+	CHECK_STR(s0, s2);
 	tp_cleanup();
 	return 0;
 }
