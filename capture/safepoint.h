@@ -11,7 +11,9 @@
  * is inside the allocator it is reported in flux.
  *
  * Test hook: HEAPSNAP_TEST_SINGLESTEP=1 skips the hardware breakpoints and uses only the
- * single-step fallback.
+ * single-step fallback. HEAPSNAP_TEST_NO_ALLOC_RANGES=1 forgets the allocator's code
+ * ranges, so that only the tracking library's flags and the rule for libc frames called
+ * from its code find threads inside the allocator.
  */
 #ifndef HEAPSNAP_SAFEPOINT_H
 #define HEAPSNAP_SAFEPOINT_H
@@ -35,8 +37,11 @@ void sp_libc_close(sp_libc *l);
  * state_addr. Each thread's `where` flag there then also decides its safe point: a
  * thread inside a hook (where != HP_WHERE_OUT) runs on until the hook is done, since
  * the library's state (a block header, a counter) may be mid-update even when no glibc
- * allocator frame is on its stack. */
-void sp_libc_set_tracker(sp_libc *l, uint64_t state_addr);
+ * allocator frame is on its stack. The library's code is [text_lo, text_hi): libc
+ * frames called from there are the real allocator called by a hook (the paths for
+ * blocks that sampling skips do not set the flag), so that thread is inside the
+ * allocator whatever the allocator's symbol ranges say. */
+void sp_libc_set_tracker(sp_libc *l, uint64_t state_addr, uint64_t text_lo, uint64_t text_hi);
 
 /* 1 if the allocator range came from symbols (.symtab or debug file), 0 if estimated
  * from .dynsym. */

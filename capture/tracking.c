@@ -95,7 +95,8 @@ static int dynsym_value(int fd, const char *name, uint64_t *value)
 	return rc;
 }
 
-int trk_locate(pid_t pid, const mc_vmas *m, uint64_t *state_addr)
+int trk_locate(pid_t pid, const mc_vmas *m, uint64_t *state_addr, uint64_t *text_lo,
+	       uint64_t *text_hi)
 {
 	const mc_vma *hit = NULL;
 	for (size_t i = 0; i < m->n && !hit; i++)
@@ -128,6 +129,14 @@ int trk_locate(pid_t pid, const mc_vmas *m, uint64_t *state_addr)
 	if (rc)
 		return -ENOENT;
 	*state_addr = hit->lo - vaddr0 + value;
+	*text_lo = *text_hi = 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].perms[2] == 'x' && !strcmp(m->v[i].path, hit->path)) {
+			if (!*text_lo || m->v[i].lo < *text_lo)
+				*text_lo = m->v[i].lo;
+			if (m->v[i].hi > *text_hi)
+				*text_hi = m->v[i].hi;
+		}
 	return 0;
 }
 

@@ -23,8 +23,10 @@
 int trk_is_library(const char *path);
 
 /* Before a freeze: the address of `heapsnap_tracker_state` in a running target with the
- * library mapped (maps m), for the safe points. 0, or -ENOENT (no library), -errno. */
-int trk_locate(pid_t pid, const mc_vmas *m, uint64_t *state_addr);
+ * library mapped (maps m), and the span of the library's executable mappings
+ * [*text_lo, *text_hi), for the safe points. 0, or -ENOENT (no library), -errno. */
+int trk_locate(pid_t pid, const mc_vmas *m, uint64_t *state_addr, uint64_t *text_lo,
+	       uint64_t *text_hi);
 
 /* Find the library among c->modules (mod_collect must have run), read its state from
  * the image and join every in-use chunk of c->chunks with its header. root: prefix to

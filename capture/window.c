@@ -273,9 +273,9 @@ int fw_capture(pid_t pid, const fw_options *o, fw_result *r, char *err, size_t e
 	}
 	if (!o->no_safepoints) {
 		lc = open_libc(pid, &pre, o->no_debug);
-		uint64_t trk_state;
-		if (lc && !trk_locate(pid, &pre, &trk_state))
-			sp_libc_set_tracker(lc, trk_state);
+		uint64_t trk_state, trk_lo, trk_hi;
+		if (lc && !trk_locate(pid, &pre, &trk_state, &trk_lo, &trk_hi))
+			sp_libc_set_tracker(lc, trk_state, trk_lo, trk_hi);
 		frz_hwbp_works();   /* probed now, outside the frozen window */
 	}
 	outc = calloc(FRZ_MAX_THREADS, sizeof *outc);

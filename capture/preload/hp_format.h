@@ -162,8 +162,12 @@ struct hp_stack {
  *   HP_WHERE_ALLOC  inside the real allocator (malloc, free, ...): the heap may be
  *                   mid-update (a free also updates its counters and clears the
  *                   block's header under this state)
- * A thread stopped with where == HP_WHERE_OUT is at a safe point for both the heap and
- * the tracker. Counters: `counters` is the address of a directory of HP_CNT_DIRS
+ * A thread stopped with where == HP_WHERE_OUT is at a safe point for the tracker, and
+ * for the heap unless it is inside the real allocator on one of the sampling paths
+ * that leave the flag alone: a block the sampler skips (malloc, calloc, the aligned
+ * kinds, realloc) and the free of a block without a header, under sampling. Those
+ * touch no shared state of the library; the thread's stack then shows libc frames
+ * whose caller is in the library's code, which is how a reader tells. Counters: `counters` is the address of a directory of HP_CNT_DIRS
  * addresses (0 = none yet), each of a block of HP_CNT_PER {count, bytes} int64 pairs
  * for stack ids dir*HP_CNT_PER + i. Threads update only their own counters, and frees
  * are counted by the freeing thread, so a single record may go negative: the live
