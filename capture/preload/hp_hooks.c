@@ -427,14 +427,14 @@ static __attribute__((noinline)) void free_marked(void *p, uint64_t w)
 	free_common(p);
 }
 
-/* a block without a header under sampling (skipped by the sampler): straight through
- * (bootstrap blocks have HP_BOOT_WORD in front, so they are not seen here) */
+/* a block without a header under sampling (skipped by the sampler): straight through.
+ * Sampling on means hp_init has run, so the real allocator is known; bootstrap blocks
+ * have HP_BOOT_WORD in front, so they are not seen here. */
 static __attribute__((always_inline)) inline void free_plain(void *p)
 {
-	struct hp_tstate *t = hp_T;
-	if (likely(hp_cfg.sample && t && !hp_busy)) {
+	if (likely(hp_cfg.sample)) {
 		hp_real.free(p);
-		NO_TAIL_CALL(t);
+		__asm__ volatile("");         /* no tail call (see NO_TAIL_CALL) */
 		return;
 	}
 	free_common(p);
