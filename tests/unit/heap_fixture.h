@@ -1,14 +1,30 @@
 /* heap_fixture.h -- a minimal synthetic capture for the pointer-graph unit tests, with no
  * process behind it: a found glibc heap with one consistent main arena, chunks, and
- * mappings. Header-only, test code only. */
+ * mappings; the random generator and chunk records of their random cases; writing the
+ * capture as a snapshot. Header-only, test code only. */
 #ifndef HEAPSNAP_TEST_HEAP_FIXTURE_H
 #define HEAPSNAP_TEST_HEAP_FIXTURE_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "model.h"
+#include "snapwrite.h"
+
+/* a deterministic generator for the random cases (an LCG; *state is its seed) */
+static inline uint32_t sc_rnd(uint32_t *state)
+{
+	*state = *state * 1103515245u + 12345u;
+	return *state >> 1;
+}
+
+/* a chunk of a random case's heap, as its brute-force check sees it */
+typedef struct {
+	uint64_t addr, size;
+	int in_use;
+} sc_tchunk;
 
 /* c: a found heap with one main arena; room for max_maps mappings */
 static inline void sc_init(hs_capture *c, size_t max_maps)
@@ -41,6 +57,16 @@ static inline hs_mapping *sc_map(hs_capture *c, uint64_t start, uint64_t end,
 	for (int s = 0; s < HS_SM_COUNT; s++)
 		m->sm[s] = -1;
 	return m;
+}
+
+/* write c to path as a snapshot; an error fails the test */
+static inline void sc_write(hs_capture *c, const char *path)
+{
+	char err[512] = "";
+	int wr = sw_write(c, path, err, sizeof err);
+	if (wr)
+		fprintf(stderr, "%s\n", err);
+	CHECK_EQ(wr, 0);
 }
 
 #endif

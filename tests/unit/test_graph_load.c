@@ -26,17 +26,11 @@
 static uint32_t rnd_state = 1;
 static uint32_t rnd(void)
 {
-	rnd_state = rnd_state * 1103515245u + 12345u;
-	return rnd_state >> 1;
+	return sc_rnd(&rnd_state);
 }
 
-typedef struct {
-	uint64_t addr, size;
-	int in_use;
-} tchunk;
-
 /* brute force: the in-use chunk whose [addr + 16, addr + size) holds v, or -1 */
-static long brute_find(const tchunk *t, size_t n, uint64_t v)
+static long brute_find(const sc_tchunk *t, size_t n, uint64_t v)
 {
 	for (size_t i = 0; i < n; i++)
 		if (t[i].in_use && t[i].addr + 16 <= v && v < t[i].addr + t[i].size)
@@ -46,7 +40,7 @@ static long brute_find(const tchunk *t, size_t n, uint64_t v)
 
 static void one_case(int n_chunks, const char *path)
 {
-	tchunk *t = calloc((size_t)n_chunks, sizeof *t);
+	sc_tchunk *t = calloc((size_t)n_chunks, sizeof *t);
 	CHECK(t);
 	uint64_t a = HEAP;
 	for (int i = 0; i < n_chunks; i++) {
@@ -61,7 +55,7 @@ static void one_case(int n_chunks, const char *path)
 	CHECK(words);
 	for (size_t w = 0; w < hbytes / 8; w++) {
 		uint32_t r = rnd() % 10;
-		const tchunk *d = &t[rnd() % (uint32_t)n_chunks];
+		const sc_tchunk *d = &t[rnd() % (uint32_t)n_chunks];
 		if (r == 0)
 			words[w] = d->addr + 16;                       /* start */
 		else if (r == 1)
@@ -100,12 +94,9 @@ static void one_case(int n_chunks, const char *path)
 		CHECK_EQ(f < 0 ? -1 : (long long)c.graph->addr[f], b < 0 ? -1 : (long long)t[b].addr);
 	}
 
-	char err[512] = "";
-	int wr = sw_write(&c, path, err, sizeof err);
-	if (wr)
-		fprintf(stderr, "%s\n", err);
-	CHECK_EQ(wr, 0);
+	sc_write(&c, path);
 
+	char err[512] = "";
 	snap *s = NULL;
 	CHECK_EQ(snap_open(path, &s, err, sizeof err), SNAP_OK);
 	hs_graph g;

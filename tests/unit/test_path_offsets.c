@@ -29,18 +29,12 @@
 static uint32_t rnd_state = 7;
 static uint32_t rnd(void)
 {
-	rnd_state = rnd_state * 1103515245u + 12345u;
-	return rnd_state >> 1;
+	return sc_rnd(&rnd_state);
 }
-
-typedef struct {
-	uint64_t addr, size;
-	int in_use;
-} tchunk;
 
 static void one_case(int n_chunks, const char *path)
 {
-	tchunk *t = calloc((size_t)n_chunks, sizeof *t);
+	sc_tchunk *t = calloc((size_t)n_chunks, sizeof *t);
 	CHECK(t);
 	uint64_t a = HEAP;
 	for (int i = 0; i < n_chunks; i++) {
@@ -55,7 +49,7 @@ static void one_case(int n_chunks, const char *path)
 	CHECK(words);
 	for (size_t w = 0; w < hbytes / 8; w++) {
 		uint32_t r = rnd() % 12;
-		const tchunk *d = &t[rnd() % (uint32_t)n_chunks];
+		const sc_tchunk *d = &t[rnd() % (uint32_t)n_chunks];
 		if (r == 0)
 			words[w] = d->addr + 16;
 		else if (r == 1)
@@ -81,11 +75,8 @@ static void one_case(int n_chunks, const char *path)
 	sc_map(&c, ROOTS, ROOTS + sizeof rwords, HS_MAP_ANON);
 	ps_options po = { .root = "" };
 	CHECK_EQ(ps_scan(&im, &c, &po, &c.graph), 0);
+	sc_write(&c, path);
 	char err[512] = "";
-	int wr = sw_write(&c, path, err, sizeof err);
-	if (wr)
-		fprintf(stderr, "%s\n", err);
-	CHECK_EQ(wr, 0);
 
 	snap *s = NULL;
 	CHECK_EQ(snap_open(path, &s, err, sizeof err), SNAP_OK);
@@ -100,10 +91,10 @@ static void one_case(int n_chunks, const char *path)
 	/* every edge: the offset a brute-force scan finds */
 	uint64_t edges = 0;
 	for (uint32_t u = 0; u < g.n; u++) {
-		const tchunk *src = &t[chunk_of[u]];
+		const sc_tchunk *src = &t[chunk_of[u]];
 		for (uint32_t e = g.edge_start[u]; e < g.edge_start[u + 1]; e++) {
 			uint32_t v = GRAPH_NODE(g.edge_dst[e]);
-			const tchunk *dst = &t[chunk_of[v]];
+			const sc_tchunk *dst = &t[chunk_of[v]];
 			int64_t start = -1, inner = -1;
 			for (uint64_t off = 0; off + 8 <= src->size - 8; off += 8) {
 				uint64_t x = words[(src->addr + 16 + off - HEAP) / 8];

@@ -197,11 +197,8 @@ int main(void)
 
 	ps_options po = { .root = "", .no_types = 1 };
 	CHECK_EQ(ps_scan(&im, &c, &po, &c.graph), 0);
+	sc_write(&c, path);
 	char err[512] = "";
-	int wr = sw_write(&c, path, err, sizeof err);
-	if (wr)
-		fprintf(stderr, "%s\n", err);
-	CHECK_EQ(wr, 0);
 
 	sqlite3 *db;
 	CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
