@@ -193,3 +193,61 @@ def assert_running(p, what=""):
         st = proc_state(p.pid, tid)
         check(st not in ("t", "T"), "thread %d left stopped (%s) %s" % (tid, st, what))
         check(tracer(p.pid, tid) == 0, "thread %d still traced %s" % (tid, what))
+
+
+def _varint(b, i):
+    x, shift = 0, 0
+    while True:
+        c = b[i]
+        i += 1
+        x |= (c & 0x7f) << shift
+        shift += 7
+        if not c & 0x80:
+            return x, i
+
+
+def chunk_edges(con):
+    """The pointer graph decoded from chunk_edge (schema/README.md), independently of
+    heapsnap's reader: (nodes, edges), nodes the in-use chunk addresses in address order,
+    edges a list of (src_addr, dst_addr, interior, word index). Checks that every group's
+    blob decodes exactly to its edge count."""
+    nodes = [a for (a,) in con.execute("SELECT addr FROM chunk WHERE state = 0 ORDER BY addr")]
+    edges = []
+    for grp, n, blob in con.execute("SELECT grp, n, dst FROM chunk_edge"):
+        i, total = 0, 0
+        for s in range(64 * grp, min(len(nodes), 64 * grp + 64)):
+            cnt, i = _varint(blob, i)
+            total += cnt
+            prev = s
+            for k in range(cnt):
+                v, i = _varint(blob, i)
+                w, i = _varint(blob, i)
+                delta = v >> 1
+                if k == 0:
+                    node = s + (delta // 2 if delta % 2 == 0 else -(delta + 1) // 2)
+                else:
+                    node = prev + delta
+                prev = node
+                edges.append((nodes[s], nodes[node], v & 1, w))
+        check_eq(i, len(blob), "blob of group %d decodes exactly" % grp)
+        check_eq(total, n, "edge count of group %d" % grp)
+    return nodes, edges
+
+
+def capture_graph_cxx(d):
+    """fx_graph_cxx (C++ objects with vtables) captured into d: (snapshot path,
+    {class name: objects the program made}); None if the fixture is not built."""
+    fxx = fixture("fx_graph_cxx")
+    if not os.path.exists(fxx):
+        return None
+    truth = os.path.join(d, "xtruth")
+    p = spawn([fxx, truth])
+    snap = os.path.join(d, "x.hsnap")
+    capture(p.pid, snap)
+    stop(p)
+    want = {}
+    for line in open(truth):
+        w = line.split()
+        if w and w[0] == "type":
+            want[" ".join(w[2:])] = want.get(" ".join(w[2:]), 0) + 1
+    return snap, want

@@ -155,18 +155,9 @@ for snapfile, side in ((a, "before"), (b, "after")):
         T.check_eq((r[side + "_count"], r[side + "_bytes"]), (want["count"], want["bytes"]),
                    "type %s %s agrees with histogram" % (k, side))
     T.check_eq(sum(1 for k in hist), sum(1 for r in Y["rows"] if r[side + "_count"]), "same groups " + side)
-FXX = T.fixture("fx_graph_cxx")
-if os.path.exists(FXX):
-    xtruth = os.path.join(d, "xtruth")
-    px = T.spawn([FXX, xtruth])
-    xsnap = os.path.join(d, "x.hsnap")
-    T.capture(px.pid, xsnap)
-    T.stop(px)
-    want = {}
-    for line in open(xtruth):
-        w = line.split()
-        if w and w[0] == "type":
-            want[" ".join(w[2:])] = want.get(" ".join(w[2:]), 0) + 1
+cxx = T.capture_graph_cxx(d)
+if cxx:
+    xsnap, want = cxx
     X = {r["key"]: r for r in diff(a, xsnap, "--by", "type")["diff"]["rows"]}
     for cls, n in want.items():
         T.check(cls in X, "class %s has a row" % cls)

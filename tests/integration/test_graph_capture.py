@@ -28,43 +28,12 @@ T.require_ptrace()
 d = T.tmpdir()
 
 
-def varint(b, i):
-    x, shift = 0, 0
-    while True:
-        c = b[i]
-        i += 1
-        x |= (c & 0x7f) << shift
-        shift += 7
-        if not c & 0x80:
-            return x, i
-
-
 def edges_of(con):
     """{(src_addr, dst_addr): (interior, word)} decoded from chunk_edge."""
-    nodes = [a for (a,) in con.execute("SELECT addr FROM chunk WHERE state = 0 ORDER BY addr")]
-    index = {a: i for i, a in enumerate(nodes)}
+    nodes, edges = T.chunk_edges(con)
     view = [a for (a,) in con.execute("SELECT addr FROM node ORDER BY idx")]
     T.check_eq(view, nodes, "the node view numbers in-use chunks in address order")
-    out = {}
-    for grp, n, blob in con.execute("SELECT grp, n, dst FROM chunk_edge"):
-        i, total = 0, 0
-        for s in range(64 * grp, min(len(nodes), 64 * grp + 64)):
-            cnt, i = varint(blob, i)
-            total += cnt
-            prev = s
-            for k in range(cnt):
-                v, i = varint(blob, i)
-                w, i = varint(blob, i)
-                delta = v >> 1
-                if k == 0:
-                    node = s + (delta // 2 if delta % 2 == 0 else -(delta + 1) // 2)
-                else:
-                    node = prev + delta
-                prev = node
-                out[(nodes[s], nodes[node])] = (v & 1, w)
-        T.check_eq(i, len(blob), "blob of group %d decodes exactly" % grp)
-        T.check_eq(total, n, "edge count of group %d" % grp)
-    return out
+    return {(a, b): (interior, w) for a, b, interior, w in edges}
 
 
 def real_frames(con, tid):

@@ -118,35 +118,13 @@ T.check("groups" in grp, "retained --by type answers")
 # ---- retained --by module|root: groups of roots, exact
 # The whole snapshot graph (chunk_edge decoded here, root rows) for a brute force: a
 # group retains what is unreachable once its root edges are removed.
-def varint(b, i):
-    x, shift = 0, 0
-    while True:
-        c = b[i]
-        i += 1
-        x |= (c & 0x7f) << shift
-        shift += 7
-        if not c & 0x80:
-            return x, i
-
-
-nodes = [a for (a,) in con.execute("SELECT addr FROM chunk WHERE state = 0 ORDER BY addr")]
+nodes, edges = T.chunk_edges(con)
 nsize = dict(con.execute("SELECT addr, size FROM chunk WHERE state = 0"))
 succ = {a: [] for a in nodes}
 word_of = {}                                    # (src, dst) -> word index of the pointer
-for grp_, n_, blob in con.execute("SELECT grp, n, dst FROM chunk_edge"):
-    i = 0
-    for s_ in range(64 * grp_, min(len(nodes), 64 * grp_ + 64)):
-        cnt, i = varint(blob, i)
-        prev = s_
-        for k in range(cnt):
-            v, i = varint(blob, i)
-            w, i = varint(blob, i)
-            delta = v >> 1
-            node = (s_ + (delta // 2 if delta % 2 == 0 else -(delta + 1) // 2)) if k == 0 \
-                else prev + delta
-            prev = node
-            succ[nodes[s_]].append(nodes[node])
-            word_of[(nodes[s_], nodes[node])] = w
+for src, dst, _, w in edges:
+    succ[src].append(dst)
+    word_of[(src, dst)] = w
 kind_name = {0: "registers", 1: "stack", 2: "globals", 3: "tls", 4: "other"}
 root_rows = []                                  # (by-root key, by-module key or None, dst)
 for kind, tid, mpath, mapath, mastart, dst in con.execute(
@@ -343,18 +321,9 @@ for cmd in (["histogram", snap, "--by", "size"], ["leaks", snap], ["dominators",
             "%s --sort bogus: exit 2, one line (%d, %r)" % (cmd[0], r.returncode, r.stderr))
 
 # ---- C++ classes: histogram and exact retained size per class (fx_graph_cxx)
-FXX = T.fixture("fx_graph_cxx")
-if os.path.exists(FXX):
-    xtruth = os.path.join(d, "xtruth")
-    px = T.spawn([FXX, xtruth])
-    xsnap = os.path.join(d, "x.hsnap")
-    T.capture(px.pid, xsnap)
-    T.stop(px)
-    want = {}
-    for line in open(xtruth):
-        w = line.split()
-        if w and w[0] == "type":
-            want[" ".join(w[2:])] = want.get(" ".join(w[2:]), 0) + 1
+cxx = T.capture_graph_cxx(d)
+if cxx:
+    xsnap, want = cxx
     hx = hs_json("histogram", xsnap, "--by", "type")
     got = {r["type"]: r["count"] for r in hx["rows"] if r.get("type")}
     T.check_eq(got, want, "objects per class")
